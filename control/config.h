@@ -1,0 +1,100 @@
+// The node's desired state as read from YAML: plain structs, parsed and validated
+// before anything is built or published.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "dataplane/net/addr.h"
+
+namespace twill::config {
+
+struct source_pos {
+    std::string file;
+    int line = 0;    // 1-based; 0 = unknown
+    int column = 0;  // 1-based
+};
+
+struct error {
+    std::string path;  // key path, e.g. "pods[1].ip"
+    std::string message;
+    source_pos pos;
+};
+
+// "pods[1].ip: 172.25.9.4 is outside node.podCIDR 172.25.2.0/24 (lab.yaml:31:9)"
+std::string to_string(const error& e);
+
+struct vxlan_config {
+    uint32_t vni = 1;
+    uint16_t port = 8472;
+    uint16_t mtu = 1450;
+};
+
+struct node_config {
+    std::string name;
+    ip4_addr ip;
+    ip4_prefix pod_cidr;
+    mac_addr vtep_mac;  // generated from the name when absent
+};
+
+struct remote_node {
+    std::string name;
+    ip4_addr ip;
+    ip4_prefix pod_cidr;
+    mac_addr vtep_mac;
+};
+
+struct pod {
+    std::string name;
+    std::string ns = "default";
+    ip4_addr ip;
+    std::string port;             // DPDK devargs; empty = a pod on another node
+    std::optional<mac_addr> mac;  // learned from the pod's traffic when absent
+};
+
+struct node_file {
+    node_config node;
+    ip4_prefix cluster_cidr;
+    std::optional<ip4_prefix> service_cidr;
+    vxlan_config vxlan;
+    std::vector<std::string> eal;  // empty = embedded default
+    std::string underlay_port;     // DPDK devargs
+    std::vector<remote_node> nodes;
+    std::vector<pod> pods;
+
+    // Where each key path was written, for error messages of later checks.
+    std::map<std::string, source_pos> positions;
+};
+
+struct parse_result {
+    node_file cfg;
+    std::vector<error> errors;  // every error found; empty = valid
+    bool ok() const { return errors.empty(); }
+};
+
+// Parses and validates. `name` is what messages call the source (a file name).
+parse_result parse_yaml(const std::string& text, const std::string& name);
+parse_result load_file(const std::string& path);
+
+// The embedded EAL default: no NIC, no hugepages.
+std::vector<std::string> default_eal();
+
+// The text forms the YAML uses, strict so that a typo is an error rather than another
+// address: "10.0.0.1" (no leading zeros, signs or spaces), "0e:00:00:00:02:00".
+std::optional<ip4_addr> parse_ip4(std::string_view s);
+// "a.b.c.d/len" as written: host bits may be set, so callers can say what was meant.
+std::optional<ip4_prefix> parse_cidr(std::string_view s);
+std::optional<mac_addr> parse_mac(std::string_view s);
+std::string format_ip4(ip4_addr a);
+std::string format_prefix(const ip4_prefix& p);
+std::string format_mac(const mac_addr& m);
+
+// The vtepMAC used when node.vtepMAC is absent: 02 (locally administered, unicast) and
+// five bytes of the FNV-1a hash of the name, so a restart keeps the MAC peers learned.
+mac_addr generated_vtep_mac(std::string_view node_name);
+
+}  // namespace twill::config

@@ -1,0 +1,250 @@
+// twilld: one twill node. The main lcore is the control thread (Boost.Asio); one worker
+// lcore runs the packet path.
+#include <sched.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <fmt/format.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_version.h>
+
+#include "control/build_tables.h"
+#include "control/config.h"
+#include "control/ports.h"
+#include "control/report.h"
+#include "dataplane/worker/worker.h"
+
+namespace {
+
+using namespace twill;
+
+constexpr const char* usage =
+    "usage: twilld --config FILE    run the node described by FILE\n"
+    "       twilld --check FILE     validate FILE and exit (0 = valid)\n"
+    "       twilld --version\n";
+
+constexpr unsigned mbufs = 16383;
+constexpr unsigned mbuf_cache = 256;
+
+bool has_arg(const std::vector<std::string>& args, std::initializer_list<const char*> names) {
+    for (const std::string& a : args) {
+        for (const char* n : names) {
+            if (a == n || a.rfind(std::string(n) + "=", 0) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+// The config's EAL list (or the embedded default), plus what a node needs when absent:
+// a per-instance file prefix, and a main and a worker lcore on the CPUs we may use.
+std::vector<std::string> eal_args(const config::node_file& cfg) {
+    std::vector<std::string> args{"twilld"};
+    std::vector<std::string> given = cfg.eal.empty() ? config::default_eal() : cfg.eal;
+    args.insert(args.end(), given.begin(), given.end());
+    if (!has_arg(given, {"--file-prefix", "--in-memory"})) {
+        args.push_back("--file-prefix=twill-" + cfg.node.name + "-" + std::to_string(getpid()));
+    }
+    if (!has_arg(given, {"-l", "-c", "--lcores"})) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        sched_getaffinity(0, sizeof(set), &set);
+        std::vector<int> cpus;
+        for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c) {
+            if (CPU_ISSET(c, &set)) {
+                cpus.push_back(c);
+            }
+        }
+        int worker_cpu = cpus.size() > 1 ? cpus[1] : cpus[0];
+        args.push_back(fmt::format("--lcores=0@{},1@{}", cpus[0], worker_cpu));
+    }
+    return args;
+}
+
+int check(const std::string& path) {
+    config::parse_result r = config::load_file(path);
+    if (!r.ok()) {
+        for (const config::error& e : r.errors) {
+            fmt::print(stderr, "{}\n", config::to_string(e));
+        }
+        fmt::print(stderr, "{}: {} error{}\n", path, r.errors.size(), r.errors.size() == 1 ? "" : "s");
+        return 1;
+    }
+    size_t local = 0;
+    for (const config::pod& p : r.cfg.pods) {
+        local += p.port.empty() ? 0 : 1;
+    }
+    fmt::print("{}: ok (node {}, {} remote nodes, {} local pods, {} pods in all)\n", path,
+               r.cfg.node.name, r.cfg.nodes.size(), local, r.cfg.pods.size());
+    return 0;
+}
+
+int run(const std::string& path) {
+    config::parse_result parsed = config::load_file(path);
+    if (!parsed.ok()) {
+        return check(path);
+    }
+    const config::node_file& cfg = parsed.cfg;
+
+    std::vector<std::string> args = eal_args(cfg);
+    std::vector<char*> argv;
+    for (std::string& a : args) {
+        argv.push_back(a.data());
+    }
+    fmt::print("twilld: EAL {}\n", fmt::join(args.begin() + 1, args.end(), " "));
+    if (rte_eal_init(int(argv.size()), argv.data()) < 0) {
+        fmt::print(stderr, "twilld: EAL init failed: {} (check dpdk.eal in {})\n",
+                   rte_strerror(rte_errno), path);
+        return 1;
+    }
+    unsigned worker_lcore = rte_get_next_lcore(-1, 1, 0);
+    if (worker_lcore >= RTE_MAX_LCORE) {
+        fmt::print(stderr, "twilld: no worker lcore: give EAL two lcores (-l 0,1)\n");
+        rte_eal_cleanup();
+        return 1;
+    }
+
+    rte_mempool* pool = rte_pktmbuf_pool_create("twill_mbufs", mbufs, mbuf_cache, 0,
+                                                RTE_MBUF_DEFAULT_BUF_SIZE, int(rte_socket_id()));
+    if (pool == nullptr) {
+        fmt::print(stderr, "twilld: cannot create the mbuf pool: {} (raise -m in dpdk.eal)\n",
+                   rte_strerror(rte_errno));
+        rte_eal_cleanup();
+        return 1;
+    }
+
+    std::vector<named_port> ports;
+    std::map<std::string, uint16_t> pod_ports;
+    auto fail = [&](const std::string& msg) {
+        fmt::print(stderr, "twilld: {}\n", msg);
+        for (const named_port& p : ports) {
+            detach_port(p.id);
+        }
+        rte_eal_cleanup();
+        return 1;
+    };
+    port_result underlay = attach_port(cfg.underlay_port, pool, false);
+    if (!underlay.ok) {
+        return fail(underlay.error);
+    }
+    ports.push_back({underlay.port_id, "underlay", port_name(underlay.port_id)});
+    for (const config::pod& p : cfg.pods) {
+        if (p.port.empty()) {
+            continue;
+        }
+        port_result r = attach_port(p.port, pool, true);
+        if (!r.ok) {
+            return fail(fmt::format("pod {}/{}: {}", p.ns, p.name, r.error));
+        }
+        ports.push_back({r.port_id, fmt::format("pod {}/{}", p.ns, p.name), port_name(r.port_id)});
+        pod_ports[p.port] = r.port_id;
+    }
+
+    node_params params =
+        make_params(cfg, underlay.port_id, port_mac(underlay.port_id), rte_get_tsc_hz());
+    auto learned = std::make_unique<learned_state>();
+    built_tables tables = build_tables(cfg, pod_ports, *learned);
+    table_set published;
+    published.slices.store(tables.slices.get(), std::memory_order_release);
+    published.pods.store(tables.pods.get(), std::memory_order_release);
+
+    size_t qsbr_size = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
+    auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("twill_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
+    if (qsbr == nullptr || rte_rcu_qsbr_init(qsbr, RTE_MAX_LCORE) != 0) {
+        return fail("cannot set up RCU state");
+    }
+    auto counters = std::make_unique<worker_counters>();
+    std::atomic<bool> stop{false};
+    worker_args wargs{&params, &published, learned.get(), counters.get(), pool, qsbr,
+                      worker_lcore, &stop};
+    if (rte_eal_remote_launch(worker_main, &wargs, worker_lcore) != 0) {
+        return fail("cannot launch the worker lcore");
+    }
+    const worker_counters* all_counters[] = {counters.get()};
+    auto report = [&] {
+        std::string text = counters_report(cfg.node.name, ports, all_counters, 1);
+        fmt::print("{}", text);
+        std::fflush(stdout);
+    };
+    fmt::print("twilld: running: node {} ({}), slice {}, {} ports, worker lcore {}\n",
+               cfg.node.name, fmt::format("{}.{}.{}.{}", cfg.node.ip.octet(0), cfg.node.ip.octet(1),
+                                          cfg.node.ip.octet(2), cfg.node.ip.octet(3)),
+               fmt::format("{}.{}.{}.{}/{}", cfg.node.pod_cidr.addr.octet(0),
+                           cfg.node.pod_cidr.addr.octet(1), cfg.node.pod_cidr.addr.octet(2),
+                           cfg.node.pod_cidr.addr.octet(3), cfg.node.pod_cidr.len),
+               ports.size(), worker_lcore);
+    std::fflush(stdout);
+
+    boost::asio::io_context io;
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGUSR1);
+    signals.add(SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int sig) {
+            if (ec) {
+                return;
+            }
+            if (sig == SIGUSR1) {
+                report();
+            } else if (sig == SIGHUP) {
+                fmt::print("twilld: SIGHUP: reload is not supported in this version\n");
+                std::fflush(stdout);
+            } else {
+                fmt::print("twilld: {} received, stopping\n", strsignal(sig));
+                stop.store(true, std::memory_order_relaxed);
+                return;  // no more waits: io.run() returns
+            }
+            signals.async_wait(on_signal);
+        };
+    signals.async_wait(on_signal);
+    io.run();
+
+    rte_eal_mp_wait_lcore();
+    report();
+    for (const named_port& p : ports) {
+        detach_port(p.id);
+    }
+    fmt::print("twilld: mbufs still in use after stop: {}\n", rte_mempool_in_use_count(pool));
+    rte_mempool_free(pool);
+    rte_free(qsbr);
+    rte_eal_cleanup();
+    fmt::print("twilld: stopped\n");
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() == 2 && args[0] == "--config") {
+        return run(args[1]);
+    }
+    if (args.size() == 2 && args[0] == "--check") {
+        return check(args[1]);
+    }
+    if (args.size() == 1 && args[0] == "--version") {
+        fmt::print("twilld {} (DPDK {})\n", TWILL_VERSION, rte_version());
+        return 0;
+    }
+    if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+        fmt::print("{}", usage);
+        return 0;
+    }
+    fmt::print(stderr, "{}", usage);
+    return 2;
+}

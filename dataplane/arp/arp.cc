@@ -1,0 +1,143 @@
+#include "dataplane/arp/arp.h"
+
+#include "dataplane/net/headers.h"
+
+namespace twill {
+namespace {
+
+constexpr mac_addr broadcast_mac{{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}};
+constexpr uint32_t arp_frame_len = sizeof(net::eth_hdr) + sizeof(net::arp_hdr);
+
+net::arp_hdr* arp_header(rte_mbuf* m) {
+    if (m->data_len < arp_frame_len) [[unlikely]] {
+        return nullptr;
+    }
+    auto* arp = rte_pktmbuf_mtod_offset(m, net::arp_hdr*, sizeof(net::eth_hdr));
+    return arp->is_ether_ipv4() ? arp : nullptr;
+}
+
+// Turns the request in `m` into the reply from (`mac`, the request's target) and sends it
+// back out of `port`: no allocation, the request's buffer is reused.
+void reply_in_place(pipeline_ctx& ctx, rte_mbuf* m, net::arp_hdr* arp, const mac_addr& mac,
+                    uint16_t port) {
+    auto* eth = rte_pktmbuf_mtod(m, net::eth_hdr*);
+    uint32_t target = arp->tpa.raw;
+    eth->dst = arp->sha;
+    eth->src = mac;
+    arp->oper.set(net::arp_hdr::reply);
+    arp->tha = arp->sha;
+    arp->tpa.raw = arp->spa.raw;
+    arp->sha = mac;
+    arp->spa.raw = target;
+    ctx.counters->arp_replies_sent.add();
+    ctx.send(port, m);
+}
+
+}  // namespace
+
+void arp_underlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
+    net::arp_hdr* arp = arp_header(m);
+    if (arp == nullptr) [[unlikely]] {
+        ctx.drop_packet(m, drop::arp_malformed);
+        return;
+    }
+    // Learn the next hop's MAC from anything it says, request or reply.
+    uint32_t node = ctx.slices->node_by_ip({arp->spa.get()});
+    if (node != no_index && !arp->sha.is_multicast() && !arp->sha.is_zero()) {
+        uint32_t slot = ctx.slices->node(node).neighbour;
+        if (ctx.learned->neighbours[slot].mac.set(arp->sha)) {
+            ctx.counters->neighbours_learned.add();
+        }
+    }
+    const node_params& p = *ctx.params;
+    uint16_t oper = arp->oper.get();
+    if (oper == net::arp_hdr::request && arp->tpa.get() == p.node_ip.value) {
+        reply_in_place(ctx, m, arp, p.underlay_mac, p.underlay_port);
+        return;
+    }
+    if (oper == net::arp_hdr::reply && node != no_index) {
+        rte_pktmbuf_free(m);  // consumed: it taught us the next hop
+        return;
+    }
+    ctx.drop_packet(m, drop::arp_not_for_us);
+}
+
+void arp_pod_input(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
+    net::arp_hdr* arp = arp_header(m);
+    if (arp == nullptr) [[unlikely]] {
+        ctx.drop_packet(m, drop::arp_malformed);
+        return;
+    }
+    const local_pod_entry& entry = ctx.pods->pod(pod);
+    uint32_t spa = arp->spa.get();
+    // An ARP probe (sender 0.0.0.0) may come before the pod uses its address.
+    if (spa != entry.ip.value && spa != 0) [[unlikely]] {
+        ctx.drop_packet(m, drop::pod_spoofed_ip);
+        return;
+    }
+    learned_mac& mac = ctx.learned->pod_macs[entry.state];
+    if (entry.mac_fixed) {
+        mac_addr fixed;
+        mac.get(fixed);
+        if (arp->sha != fixed) [[unlikely]] {
+            ctx.drop_packet(m, drop::pod_spoofed_mac);
+            return;
+        }
+    } else if (spa != 0) {
+        mac.set(arp->sha);
+    }
+    uint32_t tpa = arp->tpa.get();
+    // Calico-style proxy ARP: every address but the pod's own is behind the gateway.
+    // Not answering for its own address keeps duplicate address detection working.
+    if (arp->oper.get() == net::arp_hdr::request && tpa != entry.ip.value) {
+        reply_in_place(ctx, m, arp, ctx.params->gateway_mac, entry.port_id);
+        return;
+    }
+    if (arp->oper.get() == net::arp_hdr::reply && spa == entry.ip.value) {
+        rte_pktmbuf_free(m);  // the answer to our own request: MAC learned above
+        return;
+    }
+    ctx.drop_packet(m, drop::arp_not_for_us);
+}
+
+void arp_send_request(pipeline_ctx& ctx, uint16_t port, const mac_addr& src_mac, ip4_addr src_ip,
+                      ip4_addr target) {
+    rte_mbuf* m = rte_pktmbuf_alloc(ctx.pool);
+    if (m == nullptr) [[unlikely]] {
+        ctx.counters->drop(drop::arp_alloc_failed);
+        return;
+    }
+    auto* eth = reinterpret_cast<net::eth_hdr*>(rte_pktmbuf_append(m, arp_frame_len));
+    eth->dst = broadcast_mac;
+    eth->src = src_mac;
+    eth->type.set(net::ether_type_arp);
+    auto* arp = reinterpret_cast<net::arp_hdr*>(eth + 1);
+    arp->htype.set(1);
+    arp->ptype.set(net::ether_type_ipv4);
+    arp->hlen = 6;
+    arp->plen = 4;
+    arp->oper.set(net::arp_hdr::request);
+    arp->sha = src_mac;
+    arp->spa.set(src_ip.value);
+    arp->tha = mac_addr{};
+    arp->tpa.set(target.value);
+    ctx.counters->arp_requests_sent.add();
+    ctx.send(port, m);
+}
+
+bool neighbour_resolve(pipeline_ctx& ctx, const remote_node_entry& node, mac_addr& mac) {
+    neighbour_slot& slot = ctx.learned->neighbours[node.neighbour];
+    if (slot.mac.get(mac)) [[likely]] {
+        return true;
+    }
+    uint64_t last = slot.last_request_tsc.load(std::memory_order_relaxed);
+    if (ctx.now_tsc - last >= ctx.params->tsc_hz &&
+        slot.last_request_tsc.compare_exchange_strong(last, ctx.now_tsc,
+                                                      std::memory_order_relaxed)) {
+        const node_params& p = *ctx.params;
+        arp_send_request(ctx, p.underlay_port, p.underlay_mac, p.node_ip, node.ip);
+    }
+    return false;
+}
+
+}  // namespace twill

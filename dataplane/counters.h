@@ -1,0 +1,102 @@
+// Counters: plain per-worker fields, written by one worker, summed by the control thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string_view>
+
+#include <rte_config.h>
+
+namespace twill {
+
+// Every reason a packet is dropped, declared once. Numbers are stable: never reuse one,
+// only append. X(number, name, description)
+#define TWILL_DROP_REASONS(X)                                                          \
+    X(1, eth_truncated, "frame shorter than an Ethernet header")                       \
+    X(2, ip_truncated, "IPv4 header or total length beyond the frame")                 \
+    X(3, ip_bad_header, "IPv4 version is not 4 or header length below 20")             \
+    X(4, ip_bad_checksum, "IPv4 header checksum wrong")                                \
+    X(5, outer_fragment, "fragmented VXLAN packet (not reassembled)")                  \
+    X(6, udp_truncated, "UDP header or length beyond the packet")                      \
+    X(7, udp_bad_checksum, "outer UDP checksum wrong")                                 \
+    X(8, underlay_not_for_dataplane, "underlay IPv4 that is not VXLAN to this node")   \
+    X(9, vxlan_bad_flags, "VXLAN without the I flag")                                  \
+    X(10, vxlan_bad_vni, "VXLAN with another VNI")                                     \
+    X(11, vxlan_unknown_source, "VXLAN from an address that is not a known node")      \
+    X(12, inner_truncated, "inner frame shorter than Ethernet + IPv4")                 \
+    X(13, inner_bad_dst_mac, "inner destination MAC is not this node's VTEP MAC")      \
+    X(14, inner_not_ipv4, "inner frame is not IPv4")                                   \
+    X(15, no_local_pod, "destination in the local slice but no such pod")              \
+    X(16, decap_not_local, "decapsulated packet for an address outside the local slice") \
+    X(17, ttl_expired, "TTL would reach zero")                                         \
+    X(18, pod_spoofed_ip, "pod sent with a source IP that is not its own")             \
+    X(19, pod_spoofed_mac, "pod sent with a source MAC that is not its own")           \
+    X(20, pod_bad_dst_mac, "pod frame not addressed to the gateway MAC")               \
+    X(21, no_route, "destination outside the cluster (no host path yet)")              \
+    X(22, neighbour_unresolved, "next hop MAC not resolved yet (ARP sent)")            \
+    X(23, too_big, "packet larger than the overlay MTU")                               \
+    X(24, arp_malformed, "ARP that is not Ethernet/IPv4 or truncated")                 \
+    X(25, arp_not_for_us, "ARP request for another address")                           \
+    X(26, underlay_other_ethertype, "underlay frame neither IPv4 nor ARP")             \
+    X(27, pod_other_ethertype, "pod frame neither IPv4 nor ARP")                       \
+    X(28, tx_failed, "port did not accept the packet for transmission")                \
+    X(29, to_node_address, "packet for the node itself (no host path yet)")            \
+    X(30, unknown_port, "packet from a port with no role")                             \
+    X(31, no_remote_node, "destination in the cluster but in no known slice")          \
+    X(32, arp_alloc_failed, "no mbuf to send an ARP request")                          \
+    X(33, pod_unknown_mac, "pod's MAC not learned yet, cannot deliver")
+
+enum class drop : uint8_t {
+    none = 0,
+#define TWILL_DROP_ENUM(num, name, desc) name = num,
+    TWILL_DROP_REASONS(TWILL_DROP_ENUM)
+#undef TWILL_DROP_ENUM
+};
+
+inline constexpr unsigned drop_reason_slots = 64;
+
+struct drop_reason_info {
+    unsigned number;
+    std::string_view name;
+    std::string_view description;
+};
+
+inline constexpr drop_reason_info drop_reasons[] = {
+#define TWILL_DROP_INFO(num, name, desc) {num, #name, desc},
+    TWILL_DROP_REASONS(TWILL_DROP_INFO)
+#undef TWILL_DROP_INFO
+};
+
+// Written by exactly one worker, read by the control thread: relaxed atomics compile to
+// plain loads and adds, and keep the concurrent read well-defined.
+class counter {
+public:
+    void add(uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+    uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+
+private:
+    std::atomic<uint64_t> value_{0};
+};
+
+struct port_counters {
+    counter rx_packets;
+    counter rx_bytes;
+    counter tx_packets;
+    counter tx_bytes;
+    counter tx_failed;
+};
+
+struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
+    port_counters ports[RTE_MAX_ETHPORTS];
+    counter drops[drop_reason_slots];
+    counter arp_replies_sent;
+    counter arp_requests_sent;
+    counter neighbours_learned;
+    counter encapsulated;
+    counter decapsulated;
+    counter delivered_local;
+
+    void drop(twill::drop reason, uint64_t n = 1) { drops[unsigned(reason)].add(n); }
+};
+
+}  // namespace twill

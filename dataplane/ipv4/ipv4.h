@@ -1,0 +1,57 @@
+// IPv4 checks and helpers shared by every stage that reads an IPv4 header.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_ip.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/counters.h"
+#include "dataplane/net/headers.h"
+
+namespace twill {
+
+// Checks the header at `ip`, of which `avail` bytes are in the frame. On success
+// `header_len` and `total_len` hold the header's lengths.
+inline drop check_ipv4(const net::ipv4_hdr* ip, uint32_t avail, uint32_t& header_len,
+                       uint32_t& total_len) {
+    if (avail < sizeof(net::ipv4_hdr)) [[unlikely]] {
+        return drop::ip_truncated;
+    }
+    header_len = ip->header_length();
+    if (ip->version() != 4 || header_len < sizeof(net::ipv4_hdr)) [[unlikely]] {
+        return drop::ip_bad_header;
+    }
+    total_len = ip->total_length.get();
+    if (header_len > avail || total_len > avail || total_len < header_len) [[unlikely]] {
+        return drop::ip_truncated;
+    }
+    if (rte_raw_cksum(ip, header_len) != 0xffff) [[unlikely]] {
+        return drop::ip_bad_checksum;
+    }
+    return drop::none;
+}
+
+// Drops Ethernet padding (and anything else past the IP packet) from the frame's tail.
+inline void trim_to(rte_mbuf* m, uint32_t frame_len) {
+    if (m->pkt_len > frame_len) {
+        rte_pktmbuf_trim(m, uint16_t(m->pkt_len - frame_len));
+    }
+}
+
+// A hash of the inner flow: addresses, protocol and, where present, ports.
+inline uint32_t flow_hash(const net::ipv4_hdr* ip, uint32_t header_len, uint32_t total_len) {
+    uint64_t h = (uint64_t(ip->src.raw) << 32 | ip->dst.raw) * 0x9e3779b97f4a7c15ull;
+    h ^= ip->proto;
+    bool has_ports = (ip->proto == net::ip_proto_tcp || ip->proto == net::ip_proto_udp) &&
+                     !ip->is_later_fragment() && total_len >= header_len + 4;
+    if (has_ports) {
+        uint32_t ports;
+        std::memcpy(&ports, reinterpret_cast<const uint8_t*>(ip) + header_len, 4);
+        h ^= uint64_t(ports) << 16;
+    }
+    h *= 0xff51afd7ed558ccdull;
+    return uint32_t(h >> 32) ^ uint32_t(h);
+}
+
+}  // namespace twill

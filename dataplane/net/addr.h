@@ -1,0 +1,60 @@
+// Plain address types shared by the dataplane and the control side.
+#pragma once
+
+#include <array>
+#include <compare>
+#include <cstdint>
+
+namespace twill {
+
+// IPv4 address in host byte order (the form tables and arithmetic want).
+struct ip4_addr {
+    uint32_t value = 0;
+
+    constexpr auto operator<=>(const ip4_addr&) const = default;
+    constexpr uint8_t octet(int i) const { return uint8_t(value >> (24 - 8 * i)); }
+    static constexpr ip4_addr from_octets(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+        return {uint32_t(a) << 24 | uint32_t(b) << 16 | uint32_t(c) << 8 | d};
+    }
+};
+
+struct ip4_prefix {
+    ip4_addr addr;
+    uint8_t len = 0;
+
+    constexpr auto operator<=>(const ip4_prefix&) const = default;
+    constexpr uint32_t mask() const { return len == 0 ? 0 : ~uint32_t(0) << (32 - len); }
+    constexpr bool contains(ip4_addr a) const { return (a.value & mask()) == addr.value; }
+    constexpr bool contains(const ip4_prefix& p) const { return p.len >= len && contains(p.addr); }
+    constexpr bool overlaps(const ip4_prefix& p) const { return contains(p) || p.contains(*this); }
+    constexpr uint64_t size() const { return uint64_t(1) << (32 - len); }
+};
+
+struct [[gnu::packed]] mac_addr {
+    std::array<uint8_t, 6> bytes{};
+
+    constexpr auto operator<=>(const mac_addr&) const = default;
+    constexpr bool is_zero() const { return bytes == std::array<uint8_t, 6>{}; }
+    constexpr bool is_multicast() const { return bytes[0] & 0x01; }
+    // Packs into the low 48 bits, so a MAC fits one atomic word.
+    constexpr uint64_t to_u64() const {
+        uint64_t v = 0;
+        for (uint8_t b : bytes) {
+            v = v << 8 | b;
+        }
+        return v;
+    }
+    static constexpr mac_addr from_u64(uint64_t v) {
+        mac_addr m;
+        for (int i = 5; i >= 0; --i) {
+            m.bytes[i] = uint8_t(v);
+            v >>= 8;
+        }
+        return m;
+    }
+};
+
+// Calico answers every pod ARP with this MAC on its cali* veths; twill does the same.
+inline constexpr mac_addr default_gateway_mac{{0xee, 0xee, 0xee, 0xee, 0xee, 0xee}};
+
+}  // namespace twill

@@ -1,0 +1,175 @@
+#include "dataplane/pipeline.h"
+
+#include <rte_prefetch.h>
+
+#include "dataplane/arp/arp.h"
+#include "dataplane/forward.h"
+#include "dataplane/ipv4/ipv4.h"
+#include "dataplane/vxlan/vxlan.h"
+
+namespace twill {
+namespace {
+
+constexpr uint16_t prefetch_ahead = 3;
+
+void prefetch_next(rte_mbuf** pkts, uint16_t i, uint16_t n) {
+    if (i + prefetch_ahead < n) {
+        rte_prefetch0(rte_pktmbuf_mtod(pkts[i + prefetch_ahead], void*));
+    }
+}
+
+void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
+    auto* ip = rte_pktmbuf_mtod_offset(m, const net::ipv4_hdr*, sizeof(net::eth_hdr));
+    uint32_t header_len, total_len;
+    if (drop d = check_ipv4(ip, m->data_len - sizeof(net::eth_hdr), header_len, total_len);
+        d != drop::none) [[unlikely]] {
+        ctx.drop_packet(m, d);
+        return;
+    }
+    const node_params& p = *ctx.params;
+    if (ip->dst_addr() != p.node_ip || ip->proto != net::ip_proto_udp) [[unlikely]] {
+        ctx.drop_packet(m, drop::underlay_not_for_dataplane);
+        return;
+    }
+    if (total_len < header_len + sizeof(net::udp_hdr)) [[unlikely]] {
+        ctx.drop_packet(m, drop::udp_truncated);
+        return;
+    }
+    const auto* udp =
+        rte_pktmbuf_mtod_offset(m, const net::udp_hdr*, sizeof(net::eth_hdr) + header_len);
+    if (udp->dst_port.get() != p.vxlan_port) [[unlikely]] {
+        ctx.drop_packet(m, drop::underlay_not_for_dataplane);
+        return;
+    }
+    // VXLAN over a fragmented datagram: Linux would reassemble; flannel never sends one
+    // (the overlay MTU leaves room for the headers).
+    if (ip->is_fragment()) [[unlikely]] {
+        ctx.drop_packet(m, drop::outer_fragment);
+        return;
+    }
+    vxlan_decap(ctx, m, ip, header_len, total_len);
+}
+
+void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
+    auto* eth = rte_pktmbuf_mtod(m, net::eth_hdr*);
+    const node_params& p = *ctx.params;
+    if (eth->dst != p.gateway_mac) [[unlikely]] {
+        ctx.drop_packet(m, drop::pod_bad_dst_mac);
+        return;
+    }
+    auto* ip = reinterpret_cast<net::ipv4_hdr*>(eth + 1);
+    uint32_t header_len, total_len;
+    if (drop d = check_ipv4(ip, m->data_len - sizeof(net::eth_hdr), header_len, total_len);
+        d != drop::none) [[unlikely]] {
+        ctx.drop_packet(m, d);
+        return;
+    }
+    const local_pod_entry& src = ctx.pods->pod(pod);
+    if (ip->src_addr() != src.ip) [[unlikely]] {
+        ctx.drop_packet(m, drop::pod_spoofed_ip);
+        return;
+    }
+    learned_mac& src_mac = ctx.learned->pod_macs[src.state];
+    if (src.mac_fixed) {
+        mac_addr fixed;
+        src_mac.get(fixed);
+        if (eth->src != fixed) [[unlikely]] {
+            ctx.drop_packet(m, drop::pod_spoofed_mac);
+            return;
+        }
+    } else {
+        src_mac.set(eth->src);
+    }
+    trim_to(m, sizeof(net::eth_hdr) + total_len);
+
+    ip4_addr dst = ip->dst_addr();
+    if (p.pod_cidr.contains(dst)) {
+        uint32_t to = ctx.pods->lookup(dst);
+        if (to == no_index) [[unlikely]] {
+            ctx.drop_packet(m, dst == p.pod_cidr.addr ? drop::to_node_address : drop::no_local_pod);
+            return;
+        }
+        deliver_local(ctx, m, ip, to);
+        return;
+    }
+    uint32_t node = ctx.slices->lookup(dst);
+    if (node == no_index) [[unlikely]] {
+        ctx.drop_packet(m, p.cluster_cidr.contains(dst) ? drop::no_remote_node : drop::no_route);
+        return;
+    }
+    if (total_len > p.mtu) [[unlikely]] {
+        ctx.drop_packet(m, drop::too_big);
+        return;
+    }
+    // This hop is the router between the pod and flannel.1: one TTL decrement here, one
+    // at the receiving node, as with the kernel path.
+    if (ip->ttl <= 1) [[unlikely]] {
+        ctx.drop_packet(m, drop::ttl_expired);
+        return;
+    }
+    net::decrement_ttl(*ip);
+    vxlan_encap(ctx, m, ip, header_len, total_len, ctx.slices->node(node));
+}
+
+}  // namespace
+
+void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
+    for (uint16_t i = 0; i < n; ++i) {
+        prefetch_next(pkts, i, n);
+        rte_mbuf* m = pkts[i];
+        if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
+            ctx.drop_packet(m, drop::eth_truncated);
+            continue;
+        }
+        uint16_t type = rte_pktmbuf_mtod(m, const net::eth_hdr*)->type.get();
+        if (type == net::ether_type_ipv4) [[likely]] {
+            underlay_ipv4(ctx, m);
+        } else if (type == net::ether_type_arp) {
+            arp_underlay_input(ctx, m);
+        } else {
+            ctx.drop_packet(m, drop::underlay_other_ethertype);
+        }
+    }
+}
+
+void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
+    uint32_t pod = ctx.pods->by_port(port);
+    if (pod == no_index) [[unlikely]] {
+        for (uint16_t i = 0; i < n; ++i) {
+            ctx.drop_packet(pkts[i], drop::unknown_port);
+        }
+        return;
+    }
+    for (uint16_t i = 0; i < n; ++i) {
+        prefetch_next(pkts, i, n);
+        rte_mbuf* m = pkts[i];
+        if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
+            ctx.drop_packet(m, drop::eth_truncated);
+            continue;
+        }
+        uint16_t type = rte_pktmbuf_mtod(m, const net::eth_hdr*)->type.get();
+        if (type == net::ether_type_ipv4) [[likely]] {
+            pod_ipv4(ctx, pod, m);
+        } else if (type == net::ether_type_arp) {
+            arp_pod_input(ctx, pod, m);
+        } else {
+            ctx.drop_packet(m, drop::pod_other_ethertype);
+        }
+    }
+}
+
+void neighbour_maintenance(pipeline_ctx& ctx) {
+    const node_params& p = *ctx.params;
+    for (const remote_node_entry& node : ctx.slices->nodes()) {
+        mac_addr unused;
+        neighbour_resolve(ctx, node, unused);
+    }
+    for (const local_pod_entry& pod : ctx.pods->pods()) {
+        mac_addr unused;
+        if (!ctx.learned->pod_macs[pod.state].get(unused)) {
+            arp_send_request(ctx, pod.port_id, p.gateway_mac, pod_gateway_ip, pod.ip);
+        }
+    }
+}
+
+}  // namespace twill

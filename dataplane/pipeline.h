@@ -1,0 +1,23 @@
+// The packet path. Each entry point takes one receive burst from one port and sorts the
+// packets into transmit queues (ctx.tx) or counted drops; nothing here blocks, allocates
+// from the heap, locks, logs or throws.
+#pragma once
+
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+#include "dataplane/worker/ctx.h"
+
+namespace twill {
+
+// A burst from the underlay port: ARP for the node, VXLAN from known nodes.
+void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n);
+
+// A burst from a local pod's port: ARP answered as the gateway, IPv4 routed.
+void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n);
+
+// Once a second or so: ARP for unresolved next hops and for pods whose MAC is unknown.
+void neighbour_maintenance(pipeline_ctx& ctx);
+
+}  // namespace twill

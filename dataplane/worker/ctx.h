@@ -1,0 +1,58 @@
+// What one worker carries through a loop iteration: the tables it snapshotted, its
+// counters and its transmit queues.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include <rte_mbuf.h>
+
+#include "dataplane/counters.h"
+#include "dataplane/tables/tables.h"
+
+namespace twill {
+
+inline constexpr uint16_t burst_size = 32;
+// Every received packet yields at most one packet out plus one ARP request, and queues
+// are drained after every receive burst, so this never fills in practice.
+inline constexpr uint16_t tx_queue_capacity = 4 * burst_size;
+
+struct tx_queue {
+    uint16_t n = 0;
+    std::array<rte_mbuf*, tx_queue_capacity> pkts;
+};
+
+static_assert(RTE_MAX_ETHPORTS <= 64, "tx_dirty is one 64-bit mask");
+
+struct pipeline_ctx {
+    const node_params* params = nullptr;
+    learned_state* learned = nullptr;
+    worker_counters* counters = nullptr;
+    rte_mempool* pool = nullptr;  // for packets the worker originates (ARP requests)
+
+    // Snapshot of the published tables, taken once per loop iteration.
+    const slice_table* slices = nullptr;
+    const pod_table* pods = nullptr;
+    uint64_t now_tsc = 0;
+
+    uint16_t ip_id = 0;
+    uint64_t tx_dirty = 0;
+    std::array<tx_queue, RTE_MAX_ETHPORTS> tx;
+
+    void send(uint16_t port, rte_mbuf* m) {
+        tx_queue& q = tx[port];
+        if (q.n == tx_queue_capacity) [[unlikely]] {
+            drop_packet(m, drop::tx_failed);
+            return;
+        }
+        q.pkts[q.n++] = m;
+        tx_dirty |= uint64_t(1) << port;
+    }
+
+    void drop_packet(rte_mbuf* m, drop reason) {
+        counters->drop(reason);
+        rte_pktmbuf_free(m);
+    }
+};
+
+}  // namespace twill

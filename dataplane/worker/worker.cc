@@ -1,0 +1,99 @@
+#include "dataplane/worker/worker.h"
+
+#include <memory>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+
+#include "dataplane/pipeline.h"
+
+namespace twill {
+namespace {
+
+uint16_t receive(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts) {
+    uint16_t n = rte_eth_rx_burst(port, 0, pkts, burst_size);
+    if (n == 0) {
+        return 0;
+    }
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        bytes += pkts[i]->pkt_len;
+    }
+    port_counters& c = ctx.counters->ports[port];
+    c.rx_packets.add(n);
+    c.rx_bytes.add(bytes);
+    return n;
+}
+
+void flush(pipeline_ctx& ctx) {
+    while (ctx.tx_dirty != 0) {
+        uint16_t port = uint16_t(__builtin_ctzll(ctx.tx_dirty));
+        ctx.tx_dirty &= ctx.tx_dirty - 1;
+        tx_queue& q = ctx.tx[port];
+        // Count bytes first: once handed over, the driver may free the mbufs.
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < q.n; ++i) {
+            bytes += q.pkts[i]->pkt_len;
+        }
+        uint16_t sent = rte_eth_tx_burst(port, 0, q.pkts.data(), q.n);
+        for (uint16_t i = sent; i < q.n; ++i) {
+            bytes -= q.pkts[i]->pkt_len;
+            rte_pktmbuf_free(q.pkts[i]);
+        }
+        port_counters& c = ctx.counters->ports[port];
+        c.tx_packets.add(sent);
+        c.tx_bytes.add(bytes);
+        if (sent < q.n) {
+            c.tx_failed.add(q.n - sent);
+            ctx.counters->drop(drop::tx_failed, q.n - sent);
+        }
+        q.n = 0;
+    }
+}
+
+}  // namespace
+
+int worker_main(void* arg) {
+    const worker_args& a = *static_cast<const worker_args*>(arg);
+    // The context is large (transmit queues for every port): keep it off the lcore stack.
+    auto ctx = std::make_unique<pipeline_ctx>();
+    ctx->params = a.params;
+    ctx->learned = a.learned;
+    ctx->counters = a.counters;
+    ctx->pool = a.pool;
+
+    rte_rcu_qsbr_thread_register(a.qsbr, a.thread_id);
+    rte_rcu_qsbr_thread_online(a.qsbr, a.thread_id);
+
+    const uint64_t maintenance_period = a.params->tsc_hz;
+    uint64_t next_maintenance = 0;
+    rte_mbuf* pkts[burst_size];
+    while (!a.stop->load(std::memory_order_relaxed)) {
+        // Tables are read through this snapshot until the quiescent report below.
+        ctx->slices = a.tables->slices.load(std::memory_order_acquire);
+        ctx->pods = a.tables->pods.load(std::memory_order_acquire);
+        ctx->now_tsc = rte_rdtsc();
+
+        if (uint16_t n = receive(*ctx, a.params->underlay_port, pkts)) {
+            underlay_input(*ctx, pkts, n);
+            flush(*ctx);
+        }
+        for (const local_pod_entry& pod : ctx->pods->pods()) {
+            if (uint16_t n = receive(*ctx, pod.port_id, pkts)) {
+                pod_input(*ctx, pod.port_id, pkts, n);
+                flush(*ctx);
+            }
+        }
+        if (ctx->now_tsc >= next_maintenance) [[unlikely]] {
+            neighbour_maintenance(*ctx);
+            flush(*ctx);
+            next_maintenance = ctx->now_tsc + maintenance_period;
+        }
+        rte_rcu_qsbr_quiescent(a.qsbr, a.thread_id);
+    }
+    rte_rcu_qsbr_thread_offline(a.qsbr, a.thread_id);
+    rte_rcu_qsbr_thread_unregister(a.qsbr, a.thread_id);
+    return 0;
+}
+
+}  // namespace twill
