@@ -20,7 +20,7 @@ node_params make_params(const config::node_file& cfg, uint16_t underlay_port,
     return p;
 }
 
-built_tables build_tables(const config::node_file& cfg,
+built_tables build_tables(const config::node_file& cfg, const node_params& params,
                           const std::map<std::string, uint16_t>& port_ids,
                           learned_state& learned) {
     std::vector<remote_node_entry> nodes;
@@ -28,7 +28,12 @@ built_tables build_tables(const config::node_file& cfg,
     uint8_t cell_len = cfg.cluster_cidr.len;
     for (const config::remote_node& n : cfg.nodes) {
         uint32_t index = uint32_t(nodes.size());
-        nodes.push_back({n.ip, n.vtep_mac, index});  // neighbour slot = node index for now
+        remote_node_entry e;
+        e.ip = n.ip;
+        e.vtep_mac = n.vtep_mac;
+        e.neighbour = index;  // neighbour slot = node index for now
+        make_vxlan_rewrite(params, e);
+        nodes.push_back(e);
         slices.emplace_back(n.pod_cidr, index);
         cell_len = std::max(cell_len, n.pod_cidr.len);
     }

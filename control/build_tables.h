@@ -21,7 +21,7 @@ node_params make_params(const config::node_file& cfg, uint16_t underlay_port,
 
 // `port_ids` maps each local pod's devargs to its attached DPDK port. Hands out slots
 // in `learned` and seeds configured pod MACs there.
-built_tables build_tables(const config::node_file& cfg,
+built_tables build_tables(const config::node_file& cfg, const node_params& params,
                           const std::map<std::string, uint16_t>& port_ids,
                           learned_state& learned);
 

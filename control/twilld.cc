@@ -159,7 +159,7 @@ int run(const std::string& path) {
     node_params params =
         make_params(cfg, underlay.port_id, port_mac(underlay.port_id), rte_get_tsc_hz());
     auto learned = std::make_unique<learned_state>();
-    built_tables tables = build_tables(cfg, pod_ports, *learned);
+    built_tables tables = build_tables(cfg, params, pod_ports, *learned);
     table_set published;
     published.slices.store(tables.slices.get(), std::memory_order_release);
     published.pods.store(tables.pods.get(), std::memory_order_release);

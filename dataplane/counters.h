@@ -44,7 +44,8 @@ namespace twill {
     X(30, unknown_port, "packet from a port with no role")                             \
     X(31, no_remote_node, "destination in the cluster but in no known slice")          \
     X(32, arp_alloc_failed, "no mbuf to send an ARP request")                          \
-    X(33, pod_unknown_mac, "pod's MAC not learned yet, cannot deliver")
+    X(33, pod_unknown_mac, "pod's MAC not learned yet, cannot deliver")                \
+    X(34, underlay_other_host, "underlay IPv4 frame for another MAC address")
 
 enum class drop : uint8_t {
     none = 0,

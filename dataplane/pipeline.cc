@@ -19,6 +19,12 @@ void prefetch_next(rte_mbuf** pkts, uint16_t i, uint16_t n) {
 }
 
 void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
+    // A port that sees the whole segment (af_packet, promiscuous) also sees frames for
+    // other hosts; the kernel ignores those, and so do we.
+    if (rte_pktmbuf_mtod(m, const net::eth_hdr*)->dst != ctx.params->underlay_mac) [[unlikely]] {
+        ctx.drop_packet(m, drop::underlay_other_host);
+        return;
+    }
     auto* ip = rte_pktmbuf_mtod_offset(m, const net::ipv4_hdr*, sizeof(net::eth_hdr));
     uint32_t header_len, total_len;
     if (drop d = check_ipv4(ip, m->data_len - sizeof(net::eth_hdr), header_len, total_len);

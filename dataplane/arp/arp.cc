@@ -125,11 +125,8 @@ void arp_send_request(pipeline_ctx& ctx, uint16_t port, const mac_addr& src_mac,
     ctx.send(port, m);
 }
 
-bool neighbour_resolve(pipeline_ctx& ctx, const remote_node_entry& node, mac_addr& mac) {
+void neighbour_solicit(pipeline_ctx& ctx, const remote_node_entry& node) {
     neighbour_slot& slot = ctx.learned->neighbours[node.neighbour];
-    if (slot.mac.get(mac)) [[likely]] {
-        return true;
-    }
     uint64_t last = slot.last_request_tsc.load(std::memory_order_relaxed);
     if (ctx.now_tsc - last >= ctx.params->tsc_hz &&
         slot.last_request_tsc.compare_exchange_strong(last, ctx.now_tsc,
@@ -137,7 +134,6 @@ bool neighbour_resolve(pipeline_ctx& ctx, const remote_node_entry& node, mac_add
         const node_params& p = *ctx.params;
         arp_send_request(ctx, p.underlay_port, p.underlay_mac, p.node_ip, node.ip);
     }
-    return false;
 }
 
 }  // namespace twill

@@ -18,8 +18,17 @@ void arp_pod_input(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m);
 void arp_send_request(pipeline_ctx& ctx, uint16_t port, const mac_addr& src_mac, ip4_addr src_ip,
                       ip4_addr target);
 
+// Sends an ARP request for `node` unless one went out less than a second ago.
+void neighbour_solicit(pipeline_ctx& ctx, const remote_node_entry& node);
+
 // The next hop of `node`: its MAC when resolved; otherwise asks (at most once a second).
-bool neighbour_resolve(pipeline_ctx& ctx, const remote_node_entry& node, mac_addr& mac);
+inline bool neighbour_resolve(pipeline_ctx& ctx, const remote_node_entry& node, mac_addr& mac) {
+    if (ctx.learned->neighbours[node.neighbour].mac.get(mac)) [[likely]] {
+        return true;
+    }
+    neighbour_solicit(ctx, node);
+    return false;
+}
 
 // The address twill's gateway uses as ARP sender towards pods (Calico's link-local gateway).
 inline constexpr ip4_addr pod_gateway_ip = ip4_addr::from_octets(169, 254, 1, 1);

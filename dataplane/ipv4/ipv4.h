@@ -7,6 +7,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/counters.h"
+#include "dataplane/net/checksum.h"
 #include "dataplane/net/headers.h"
 
 namespace twill {
@@ -26,7 +27,7 @@ inline drop check_ipv4(const net::ipv4_hdr* ip, uint32_t avail, uint32_t& header
     if (header_len > avail || total_len > avail || total_len < header_len) [[unlikely]] {
         return drop::ip_truncated;
     }
-    if (rte_raw_cksum(ip, header_len) != 0xffff) [[unlikely]] {
+    if (net::raw_checksum(ip, header_len) != 0xffff) [[unlikely]] {
         return drop::ip_bad_checksum;
     }
     return drop::none;

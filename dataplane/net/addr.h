@@ -4,6 +4,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 
 namespace twill {
 
@@ -34,6 +35,16 @@ struct [[gnu::packed]] mac_addr {
     std::array<uint8_t, 6> bytes{};
 
     constexpr auto operator<=>(const mac_addr&) const = default;
+    // Two loads and compares instead of std::array's call to memcmp: this is per packet.
+    bool operator==(const mac_addr& o) const {
+        uint32_t a, b;
+        uint16_t c, d;
+        std::memcpy(&a, bytes.data(), 4);
+        std::memcpy(&b, o.bytes.data(), 4);
+        std::memcpy(&c, bytes.data() + 4, 2);
+        std::memcpy(&d, o.bytes.data() + 4, 2);
+        return ((a ^ b) | uint32_t(c ^ d)) == 0;
+    }
     constexpr bool is_zero() const { return bytes == std::array<uint8_t, 6>{}; }
     constexpr bool is_multicast() const { return bytes[0] & 0x01; }
     // Packs into the low 48 bits, so a MAC fits one atomic word.

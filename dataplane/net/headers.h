@@ -3,11 +3,12 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
 #include "dataplane/net/addr.h"
 
 namespace twill::net {
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "wire accessors assume little-endian");
 
 constexpr uint16_t bswap(uint16_t v) { return __builtin_bswap16(v); }
 constexpr uint32_t bswap(uint32_t v) { return __builtin_bswap32(v); }
@@ -139,14 +140,14 @@ constexpr uint16_t checksum_update16(uint16_t checksum, uint16_t old_word, uint1
     return uint16_t(~sum);
 }
 
-// Decrements the TTL and patches the header checksum in place.
+// Decrements the TTL and patches the header checksum in place (RFC 1141, as Linux's
+// ip_decrease_ttl): the TTL is the high byte of its word, so the checksum gains 0x0100.
+// No read of the byte just written, which would stall on store forwarding.
 inline void decrement_ttl(ipv4_hdr& ip) {
-    uint16_t old_word;
-    std::memcpy(&old_word, &ip.ttl, 2);  // ttl and proto share one checksum word
+    uint32_t check = ip.checksum;
+    check += bswap(uint16_t(0x0100));
+    ip.checksum = uint16_t(check + (check >= 0xffff));
     --ip.ttl;
-    uint16_t new_word;
-    std::memcpy(&new_word, &ip.ttl, 2);
-    ip.checksum = checksum_update16(ip.checksum, old_word, new_word);
 }
 
 }  // namespace twill::net

@@ -6,12 +6,14 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <vector>
 
 #include <rte_config.h>
 
 #include "dataplane/net/addr.h"
+#include "dataplane/net/headers.h"
 #include "dataplane/tables/ip4_map.h"
 
 namespace twill {
@@ -34,10 +36,23 @@ struct node_params {
     uint64_t tsc_hz = 1;
 };
 
+// The 64 bytes in front of an inner IPv4 packet to one node, as far as they are the same
+// for every packet (VPP's "rewrite string"), and the checksum sums of those constants.
+// Per packet only the next hop MAC, TOS, lengths, IP ID, UDP source port and the two
+// checksums are patched in, and nothing just written is read back.
+struct vxlan_rewrite {
+    net::vxlan_encap_hdr outer;
+    net::eth_hdr inner_eth;
+    uint32_t ip_sum = 0;   // host-order sum of the constant outer IPv4 words
+    uint32_t udp_sum = 0;  // ... of the pseudo-header, UDP, VXLAN and inner Ethernet
+};
+static_assert(sizeof(net::vxlan_encap_hdr) + sizeof(net::eth_hdr) == 64);
+
 struct remote_node_entry {
     ip4_addr ip;  // VTEP address = next hop on the underlay
     mac_addr vtep_mac;
     uint32_t neighbour = no_index;  // slot in neighbour_state
+    vxlan_rewrite rewrite;
 };
 
 // Pod slices of the remote nodes, looked up in O(1): the cluster CIDR is cut into
@@ -100,19 +115,28 @@ private:
     std::array<uint32_t, RTE_MAX_ETHPORTS> by_port_;
 };
 
-// A MAC that workers learn and read concurrently: one atomic word, bit 63 = known.
+// A MAC that workers learn and read concurrently: one atomic word holding the six bytes
+// in memory order, bit 63 = known.
 class learned_mac {
 public:
     static constexpr uint64_t known = uint64_t(1) << 63;
 
     bool get(mac_addr& out) const {
         uint64_t v = word_.load(std::memory_order_relaxed);
-        out = mac_addr::from_u64(v);
+        // Same-sized stores as the comparisons' loads: no store-forwarding stall.
+        uint32_t lo = uint32_t(v);
+        uint16_t hi = uint16_t(v >> 32);
+        std::memcpy(out.bytes.data(), &lo, 4);
+        std::memcpy(out.bytes.data() + 4, &hi, 2);
         return v & known;
     }
     // Returns true when the value changed.
     bool set(const mac_addr& mac) {
-        uint64_t v = mac.to_u64() | known;
+        uint32_t lo;
+        uint16_t hi;
+        std::memcpy(&lo, mac.bytes.data(), 4);
+        std::memcpy(&hi, mac.bytes.data() + 4, 2);
+        uint64_t v = lo | uint64_t(hi) << 32 | known;
         if (word_.load(std::memory_order_relaxed) == v) {
             return false;
         }
@@ -139,6 +163,9 @@ struct learned_state {
     std::unique_ptr<neighbour_slot[]> neighbours{new neighbour_slot[neighbour_capacity]};
     std::unique_ptr<learned_mac[]> pod_macs{new learned_mac[pod_capacity]};
 };
+
+// Fills node.rewrite for packets from this node (`p`) to `node`.
+void make_vxlan_rewrite(const node_params& p, remote_node_entry& node);
 
 // The currently published tables.
 struct table_set {

@@ -2,9 +2,24 @@
 
 #include "dataplane/forward.h"
 #include "dataplane/ipv4/ipv4.h"
+#include "dataplane/net/checksum.h"
 #include "dataplane/vxlan/vxlan.h"
 
 namespace twill {
+namespace {
+
+bool udp_checksum_ok(const rte_mbuf* m, const net::ipv4_hdr* ip, const net::udp_hdr* udp,
+                     uint32_t udp_len) {
+    if (m->nb_segs != 1) [[unlikely]] {
+        return rte_ipv4_udptcp_cksum_mbuf_verify(
+                   m, reinterpret_cast<const rte_ipv4_hdr*>(ip),
+                   uint16_t(reinterpret_cast<const uint8_t*>(udp) - rte_pktmbuf_mtod(m, const uint8_t*))) == 0;
+    }
+    uint64_t sum = net::pseudo_header_sum(ip->src.raw, ip->dst.raw, net::ip_proto_udp, uint16_t(udp_len));
+    return net::checksum_fold(net::checksum_add(sum, udp, udp_len)) == 0xffff;
+}
+
+}  // namespace
 
 void vxlan_decap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* ip, uint32_t header_len,
                  uint32_t total_len) {
@@ -26,11 +41,9 @@ void vxlan_decap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* ip, uint32
     // gave one, and check in software when it did not.
     if (udp->checksum != 0) {
         uint64_t flags = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
-        bool bad = flags == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
-                   (flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD &&
-                    rte_ipv4_udptcp_cksum_mbuf_verify(
-                        m, reinterpret_cast<const rte_ipv4_hdr*>(ip), uint16_t(l4)) != 0);
-        if (bad) [[unlikely]] {
+        if (flags == RTE_MBUF_F_RX_L4_CKSUM_BAD ||
+            (flags != RTE_MBUF_F_RX_L4_CKSUM_GOOD && !udp_checksum_ok(m, ip, udp, udp_len)))
+            [[unlikely]] {
             ctx.drop_packet(m, drop::udp_bad_checksum);
             return;
         }

@@ -1,7 +1,10 @@
+#include <cstring>
+
 #include <rte_ip.h>
 
 #include "dataplane/arp/arp.h"
 #include "dataplane/ipv4/ipv4.h"
+#include "dataplane/net/checksum.h"
 #include "dataplane/vxlan/vxlan.h"
 
 namespace twill {
@@ -14,46 +17,47 @@ void vxlan_encap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* inner_ip,
         ctx.drop_packet(m, drop::neighbour_unresolved);
         return;
     }
-    uint16_t sport = vxlan_source_port(flow_hash(inner_ip, header_len, total_len));
-    uint8_t tos = outer_tos(inner_ip->tos);
+    const vxlan_rewrite& rw = node.rewrite;
+    const uint16_t sport = vxlan_source_port(flow_hash(inner_ip, header_len, total_len));
+    const uint8_t tos = outer_tos(inner_ip->tos);
+    const uint16_t udp_len = uint16_t(total_len + sizeof(net::eth_hdr) + sizeof(net::udp_hdr) +
+                                      sizeof(net::vxlan_hdr));
+    const uint16_t ip_len = uint16_t(udp_len + sizeof(net::ipv4_hdr));
+    const uint16_t id = ctx.ip_id++;
 
-    // The pod's Ethernet header becomes the inner one: VTEP to VTEP, as flannel.1 sends.
-    auto* inner_eth = rte_pktmbuf_mtod(m, net::eth_hdr*);
-    inner_eth->dst = node.vtep_mac;
-    inner_eth->src = p.vtep_mac;
+    // The UDP checksum covers the whole inner frame, as Linux sends it (udpcsum). Of the
+    // inner frame only the transport part is summed from memory: the Ethernet header is
+    // the rewrite's, and a valid IPv4 header sums to zero, before and after the TTL
+    // decrement alike.
+    const bool contiguous = m->nb_segs == 1;
+    uint32_t payload = 0;
+    if (contiguous) [[likely]] {
+        const auto* l4 = reinterpret_cast<const uint8_t*>(inner_ip) + header_len;
+        payload = net::bswap(net::checksum_fold(net::checksum_add(0, l4, total_len - header_len)));
+    }
 
-    auto* h = reinterpret_cast<net::vxlan_encap_hdr*>(rte_pktmbuf_prepend(m, net::vxlan_overhead));
+    auto* h = reinterpret_cast<uint8_t*>(
+        rte_pktmbuf_prepend(m, net::vxlan_overhead));  // the pod's Ethernet header is overwritten
     if (h == nullptr) [[unlikely]] {
         ctx.drop_packet(m, drop::too_big);  // no headroom: not from a pool of ours
         return;
     }
-    uint32_t inner_frame_len = m->pkt_len - net::vxlan_overhead;
-
-    h->eth.dst = next_hop;
-    h->eth.src = p.underlay_mac;
-    h->eth.type.set(net::ether_type_ipv4);
-
-    h->ip.version_ihl = 0x45;
-    h->ip.tos = tos;
-    h->ip.total_length.set(uint16_t(inner_frame_len + sizeof(net::ipv4_hdr) +
-                                    sizeof(net::udp_hdr) + sizeof(net::vxlan_hdr)));
-    h->ip.id.set(ctx.ip_id++);
-    h->ip.frag.set(0);  // Linux flannel.1 leaves DF clear (vxlan df unset)
-    h->ip.ttl = 64;
-    h->ip.proto = net::ip_proto_udp;
-    h->ip.checksum = 0;
-    h->ip.src.set(p.node_ip.value);
-    h->ip.dst.set(node.ip.value);
-
-    h->udp.src_port.set(sport);
-    h->udp.dst_port.set(p.vxlan_port);
-    h->udp.length.set(uint16_t(inner_frame_len + sizeof(net::udp_hdr) + sizeof(net::vxlan_hdr)));
-    h->udp.checksum = 0;
-    h->vxlan.set(p.vni);
-
-    auto* rte_ip = reinterpret_cast<rte_ipv4_hdr*>(&h->ip);
-    h->ip.checksum = rte_ipv4_cksum(rte_ip);
-    h->udp.checksum = rte_ipv4_udptcp_cksum_mbuf(m, rte_ip, sizeof(net::eth_hdr) + sizeof(net::ipv4_hdr));
+    std::memcpy(h, &rw, sizeof(net::vxlan_encap_hdr) + sizeof(net::eth_hdr));
+    auto* outer = reinterpret_cast<net::vxlan_encap_hdr*>(h);
+    outer->eth.dst = next_hop;
+    outer->ip.tos = tos;
+    outer->ip.total_length.set(ip_len);
+    outer->ip.id.set(id);
+    outer->ip.checksum = net::bswap(uint16_t(~net::fold16(rw.ip_sum + tos + ip_len + id)));
+    outer->udp.src_port.set(sport);
+    outer->udp.length.set(udp_len);
+    if (contiguous) [[likely]] {
+        uint16_t c = uint16_t(~net::fold16(rw.udp_sum + 2u * udp_len + sport + payload));
+        outer->udp.checksum = net::bswap(c == 0 ? uint16_t(0xffff) : c);
+    } else {
+        outer->udp.checksum = rte_ipv4_udptcp_cksum_mbuf(
+            m, reinterpret_cast<rte_ipv4_hdr*>(&outer->ip), sizeof(net::eth_hdr) + sizeof(net::ipv4_hdr));
+    }
 
     ctx.counters->encapsulated.add();
     ctx.send(p.underlay_port, m);

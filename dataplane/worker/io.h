@@ -1,0 +1,54 @@
+// Port I/O of a worker iteration, shared by the worker loop and the benchmarks so that
+// both measure the same code.
+#pragma once
+
+#include <rte_ethdev.h>
+
+#include "dataplane/worker/ctx.h"
+
+namespace twill {
+
+// One receive burst from `port`, counted.
+inline uint16_t receive(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts) {
+    uint16_t n = rte_eth_rx_burst(port, 0, pkts, burst_size);
+    if (n == 0) {
+        return 0;
+    }
+    uint64_t bytes = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        bytes += pkts[i]->pkt_len;
+    }
+    port_counters& c = ctx.counters->ports[port];
+    c.rx_packets.add(n);
+    c.rx_bytes.add(bytes);
+    return n;
+}
+
+// Transmits every queued packet; what a port refuses is freed and counted.
+inline void flush(pipeline_ctx& ctx) {
+    while (ctx.tx_dirty != 0) {
+        uint16_t port = uint16_t(__builtin_ctzll(ctx.tx_dirty));
+        ctx.tx_dirty &= ctx.tx_dirty - 1;
+        tx_queue& q = ctx.tx[port];
+        // Count bytes first: once handed over, the driver may free the mbufs.
+        uint64_t bytes = 0;
+        for (uint16_t i = 0; i < q.n; ++i) {
+            bytes += q.pkts[i]->pkt_len;
+        }
+        uint16_t sent = rte_eth_tx_burst(port, 0, q.pkts.data(), q.n);
+        for (uint16_t i = sent; i < q.n; ++i) {
+            bytes -= q.pkts[i]->pkt_len;
+            rte_pktmbuf_free(q.pkts[i]);
+        }
+        port_counters& c = ctx.counters->ports[port];
+        c.tx_packets.add(sent);
+        c.tx_bytes.add(bytes);
+        if (sent < q.n) {
+            c.tx_failed.add(q.n - sent);
+            ctx.counters->drop(drop::tx_failed, q.n - sent);
+        }
+        q.n = 0;
+    }
+}
+
+}  // namespace twill
