@@ -1,0 +1,253 @@
+// Checks that relate several keys: address plan, uniqueness, where each pod may live. The
+// dataplane trusts these (e.g. it indexes node.podCIDR directly), so they are not optional.
+#include <algorithm>
+#include <map>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include <rte_config.h>
+
+#include "control/config_internal.h"
+#include "dataplane/tables/tables.h"
+
+namespace twill::config::detail {
+
+namespace {
+
+// The largest clusterCIDR the tables are sized for, and how many slices it may hold.
+constexpr int min_cluster_len = 8;
+constexpr int max_slice_bits = 20;
+// The dataplane keeps one entry per address of the local slice.
+constexpr int min_local_slice_len = 16;
+
+// Fixed capacities of the running process: DPDK's port table (one port is the
+// underlay) and the learned-MAC slots (dataplane/tables/tables.h).
+constexpr size_t max_local_pods = std::min<size_t>(RTE_MAX_ETHPORTS - 1, learned_state::pod_capacity);
+constexpr size_t max_nodes = learned_state::neighbour_capacity;
+
+// Remembers the first path that used each value.
+template <class Key>
+class first_use {
+  public:
+    // The path that used `k` before, or nullptr if this is the first use.
+    const std::string* add(const Key& k, const std::string& path) {
+        auto [it, inserted] = seen_.try_emplace(k, path);
+        return inserted ? nullptr : &it->second;
+    }
+
+  private:
+    std::map<Key, std::string> seen_;
+};
+
+class validator {
+  public:
+    validator(const node_file& cfg, const std::set<std::string>& unusable,
+              std::vector<error>& errors)
+        : cfg_(cfg), unusable_(unusable), errors_(errors) {}
+
+    void run() {
+        check_slices();
+        check_nodes();
+        check_pods();
+        check_capacity();
+    }
+
+  private:
+    void check_capacity() {
+        size_t local = 0;
+        for (const pod& p : cfg_.pods) {
+            local += p.port.empty() ? 0 : 1;
+        }
+        if (local > max_local_pods && cfg_.positions.contains("pods")) {
+            fail("pods", fmt::format("{} pods with a port; this build attaches at most {} "
+                                     "(DPDK's RTE_MAX_ETHPORTS less the underlay)",
+                                     local, max_local_pods));
+        }
+        if (cfg_.nodes.size() > max_nodes && cfg_.positions.contains("nodes")) {
+            fail("nodes", fmt::format("{} nodes; at most {} are supported", cfg_.nodes.size(),
+                                      max_nodes));
+        }
+    }
+    bool usable(const std::string& path) const {
+        return cfg_.positions.contains(path) && !unusable_.contains(path);
+    }
+    void fail(const std::string& path, std::string message) {
+        auto it = cfg_.positions.find(path);
+        errors_.push_back(
+            {path, std::move(message), it == cfg_.positions.end() ? source_pos{} : it->second});
+    }
+    template <class Key>
+    void unique(first_use<Key>& seen, const Key& k, const std::string& path,
+                const std::string& what) {
+        if (const std::string* first = seen.add(k, path)) {
+            fail(path, fmt::format("duplicate {} (also {})", what, *first));
+        }
+    }
+
+    void check_slices();
+    void check_nodes();
+    void check_pods();
+
+    const node_file& cfg_;
+    const std::set<std::string>& unusable_;
+    std::vector<error>& errors_;
+};
+
+void validator::check_slices() {
+    const ip4_prefix& cluster = cfg_.cluster_cidr;
+    const std::string cluster_s = format_prefix(cluster);
+    bool have_cluster = usable("cluster.clusterCIDR");
+    if (have_cluster && cluster.len < min_cluster_len) {
+        fail("cluster.clusterCIDR",
+             fmt::format("{} is too large: the prefix length must be at least {}", cluster_s,
+                         min_cluster_len));
+    }
+    if (cfg_.service_cidr && usable("cluster.serviceCIDR") && have_cluster &&
+        cfg_.service_cidr->overlaps(cluster)) {
+        fail("cluster.serviceCIDR", fmt::format("{} overlaps cluster.clusterCIDR {}",
+                                                format_prefix(*cfg_.service_cidr), cluster_s));
+    }
+    if (usable("node.podCIDR") && cfg_.node.pod_cidr.len < min_local_slice_len) {
+        fail("node.podCIDR",
+             fmt::format("{} is too large for this node: the prefix length must be at least {}",
+                         format_prefix(cfg_.node.pod_cidr), min_local_slice_len));
+    }
+
+    std::vector<std::pair<std::string, ip4_prefix>> slices;
+    slices.emplace_back("node.podCIDR", cfg_.node.pod_cidr);
+    for (size_t i = 0; i < cfg_.nodes.size(); ++i) {
+        slices.emplace_back(fmt::format("nodes[{}].podCIDR", i), cfg_.nodes[i].pod_cidr);
+    }
+    std::vector<size_t> checked;  // indexes into `slices` of usable slices seen so far
+    for (size_t i = 0; i < slices.size(); ++i) {
+        const auto& [path, slice] = slices[i];
+        if (!usable(path)) {
+            continue;
+        }
+        std::string slice_s = format_prefix(slice);
+        if (have_cluster && !cluster.contains(slice)) {
+            fail(path, fmt::format("{} is outside cluster.clusterCIDR {}", slice_s, cluster_s));
+        } else if (have_cluster && slice.len - cluster.len > max_slice_bits) {
+            fail(path, fmt::format("{} is too small: slices of cluster.clusterCIDR {} must be /{} "
+                                   "or larger",
+                                   slice_s, cluster_s, cluster.len + max_slice_bits));
+        }
+        for (size_t j : checked) {
+            if (slices[j].second.overlaps(slice)) {
+                fail(path, fmt::format("{} overlaps {} {}", slice_s, slices[j].first,
+                                       format_prefix(slices[j].second)));
+                break;
+            }
+        }
+        checked.push_back(i);
+    }
+}
+
+void validator::check_nodes() {
+    first_use<std::string> names;
+    first_use<ip4_addr> ips;
+    first_use<mac_addr> macs;
+    if (usable("node.name")) {
+        names.add(cfg_.node.name, "node.name");
+    }
+    if (usable("node.ip")) {
+        ips.add(cfg_.node.ip, "node.ip");
+    }
+    if (usable("node.vtepMAC")) {
+        macs.add(cfg_.node.vtep_mac, "node.vtepMAC");
+    }
+    for (size_t i = 0; i < cfg_.nodes.size(); ++i) {
+        const remote_node& n = cfg_.nodes[i];
+        std::string base = fmt::format("nodes[{}]", i);
+        if (usable(base + ".name")) {
+            unique(names, n.name, base + ".name", fmt::format("node name '{}'", n.name));
+        }
+        if (usable(base + ".ip")) {
+            unique(ips, n.ip, base + ".ip", fmt::format("node IP {}", format_ip4(n.ip)));
+        }
+        if (usable(base + ".vtepMAC")) {
+            unique(macs, n.vtep_mac, base + ".vtepMAC",
+                   fmt::format("MAC {}", format_mac(n.vtep_mac)));
+        }
+    }
+    // A generated node.vtepMAC colliding is a 2^-40 event; a written one is a copy-paste.
+}
+
+void validator::check_pods() {
+    const ip4_prefix& local = cfg_.node.pod_cidr;
+    const std::string local_s = format_prefix(local);
+    bool have_local = usable("node.podCIDR");
+    bool have_cluster = usable("cluster.clusterCIDR");
+
+    first_use<ip4_addr> ips;
+    first_use<std::pair<std::string, std::string>> names;
+    first_use<mac_addr> macs;
+    first_use<std::string> ports;
+    if (usable("node.vtepMAC")) {
+        macs.add(cfg_.node.vtep_mac, "node.vtepMAC");
+    }
+    for (size_t i = 0; i < cfg_.nodes.size(); ++i) {
+        std::string path = fmt::format("nodes[{}].vtepMAC", i);
+        if (usable(path)) {
+            macs.add(cfg_.nodes[i].vtep_mac, path);
+        }
+    }
+    if (usable("ports.underlay")) {
+        ports.add(cfg_.underlay_port, "ports.underlay");
+    }
+
+    for (size_t i = 0; i < cfg_.pods.size(); ++i) {
+        const pod& p = cfg_.pods[i];
+        std::string base = fmt::format("pods[{}]", i);
+        std::string ip_path = base + ".ip";
+        std::string port_path = base + ".port";
+        // A port that was written but is broken leaves it unknown where the pod lives.
+        bool placed = !cfg_.positions.contains(port_path) || usable(port_path);
+        if (usable(ip_path)) {
+            std::string ip_s = format_ip4(p.ip);
+            if (placed && !p.port.empty() && have_local) {
+                if (!local.contains(p.ip)) {
+                    fail(ip_path, fmt::format("{} is outside node.podCIDR {}", ip_s, local_s));
+                } else if (p.ip == local.addr && local.len < 32) {
+                    fail(ip_path, fmt::format("{} is the network address of node.podCIDR {}, "
+                                              "which the node itself uses",
+                                              ip_s, local_s));
+                } else if (p.ip.value == (local.addr.value | ~local.mask()) && local.len < 31) {
+                    fail(ip_path, fmt::format("{} is the broadcast address of node.podCIDR {}",
+                                              ip_s, local_s));
+                }
+            } else if (placed && p.port.empty()) {
+                if (have_cluster && !cfg_.cluster_cidr.contains(p.ip)) {
+                    fail(ip_path, fmt::format("{} is outside cluster.clusterCIDR {}", ip_s,
+                                              format_prefix(cfg_.cluster_cidr)));
+                } else if (have_local && local.contains(p.ip)) {
+                    fail(ip_path, fmt::format("{} is inside node.podCIDR {}, so the pod runs on "
+                                              "this node and needs a 'port'",
+                                              ip_s, local_s));
+                }
+            }
+            unique(ips, p.ip, ip_path, fmt::format("pod IP {}", ip_s));
+        }
+        bool ns_ok = !cfg_.positions.contains(base + ".namespace") || usable(base + ".namespace");
+        if (usable(base + ".name") && ns_ok) {
+            unique(names, std::pair(p.ns, p.name), base + ".name",
+                   fmt::format("pod {}/{}", p.ns, p.name));
+        }
+        if (p.mac && usable(base + ".mac")) {
+            unique(macs, *p.mac, base + ".mac", fmt::format("MAC {}", format_mac(*p.mac)));
+        }
+        if (!p.port.empty() && usable(port_path)) {
+            unique(ports, p.port, port_path, fmt::format("port '{}'", p.port));
+        }
+    }
+}
+
+}  // namespace
+
+void validate(const node_file& cfg, const std::set<std::string>& unusable,
+              std::vector<error>& errors) {
+    validator(cfg, unusable, errors).run();
+}
+
+}  // namespace twill::config::detail
