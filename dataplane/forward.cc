@@ -40,11 +40,9 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
         ctx.drop_packet(m, drop::inner_not_ipv4);
         return;
     }
-    auto* ip = reinterpret_cast<net::ipv4_hdr*>(eth + 1);
     uint32_t header_len, total_len;
-    if (drop d = check_ipv4(ip, m->data_len - sizeof(net::eth_hdr), header_len, total_len);
-        d != drop::none) [[unlikely]] {
-        ctx.drop_packet(m, d);
+    net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
+    if (ip == nullptr) [[unlikely]] {
         return;
     }
     trim_to(m, sizeof(net::eth_hdr) + total_len);

@@ -11,6 +11,18 @@ namespace twill {
 // A frame that came out of the overlay (decapsulated): must be IPv4 to a local pod.
 void overlay_input(pipeline_ctx& ctx, rte_mbuf* m);
 
+// A configured pod MAC is enforced; an unconfigured one is learned from `src`.
+inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_addr& src) {
+    learned_mac& mac = ctx.learned->pod_macs[pod.state];
+    if (!pod.mac_fixed) {
+        mac.set(src);
+        return true;
+    }
+    mac_addr fixed;
+    mac.get(fixed);
+    return src == fixed;
+}
+
 // Decrements the TTL, rewrites the Ethernet header and queues on the pod's port.
 void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t pod);
 

@@ -18,6 +18,28 @@ void prefetch_next(rte_mbuf** pkts, uint16_t i, uint16_t n) {
     }
 }
 
+// Sorts a burst by ethertype into the IPv4 and ARP stages; the lambdas inline.
+template <typename Ipv4, typename Arp>
+void by_ethertype(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n, drop other, Ipv4&& ipv4,
+                  Arp&& arp) {
+    for (uint16_t i = 0; i < n; ++i) {
+        prefetch_next(pkts, i, n);
+        rte_mbuf* m = pkts[i];
+        if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
+            ctx.drop_packet(m, drop::eth_truncated);
+            continue;
+        }
+        uint16_t type = rte_pktmbuf_mtod(m, const net::eth_hdr*)->type.get();
+        if (type == net::ether_type_ipv4) [[likely]] {
+            ipv4(m);
+        } else if (type == net::ether_type_arp) {
+            arp(m);
+        } else {
+            ctx.drop_packet(m, other);
+        }
+    }
+}
+
 void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
     // A port that sees the whole segment (af_packet, promiscuous) also sees frames for
     // other hosts; the kernel ignores those, and so do we.
@@ -25,11 +47,9 @@ void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
         ctx.drop_packet(m, drop::underlay_other_host);
         return;
     }
-    auto* ip = rte_pktmbuf_mtod_offset(m, const net::ipv4_hdr*, sizeof(net::eth_hdr));
     uint32_t header_len, total_len;
-    if (drop d = check_ipv4(ip, m->data_len - sizeof(net::eth_hdr), header_len, total_len);
-        d != drop::none) [[unlikely]] {
-        ctx.drop_packet(m, d);
+    net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
+    if (ip == nullptr) [[unlikely]] {
         return;
     }
     const node_params& p = *ctx.params;
@@ -63,11 +83,9 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
         ctx.drop_packet(m, drop::pod_bad_dst_mac);
         return;
     }
-    auto* ip = reinterpret_cast<net::ipv4_hdr*>(eth + 1);
     uint32_t header_len, total_len;
-    if (drop d = check_ipv4(ip, m->data_len - sizeof(net::eth_hdr), header_len, total_len);
-        d != drop::none) [[unlikely]] {
-        ctx.drop_packet(m, d);
+    net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
+    if (ip == nullptr) [[unlikely]] {
         return;
     }
     const local_pod_entry& src = ctx.pods->pod(pod);
@@ -75,16 +93,9 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
         ctx.drop_packet(m, drop::pod_spoofed_ip);
         return;
     }
-    learned_mac& src_mac = ctx.learned->pod_macs[src.state];
-    if (src.mac_fixed) {
-        mac_addr fixed;
-        src_mac.get(fixed);
-        if (eth->src != fixed) [[unlikely]] {
-            ctx.drop_packet(m, drop::pod_spoofed_mac);
-            return;
-        }
-    } else {
-        src_mac.set(eth->src);
+    if (!pod_mac_ok(ctx, src, eth->src)) [[unlikely]] {
+        ctx.drop_packet(m, drop::pod_spoofed_mac);
+        return;
     }
     trim_to(m, sizeof(net::eth_hdr) + total_len);
 
@@ -120,22 +131,10 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
 }  // namespace
 
 void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
-    for (uint16_t i = 0; i < n; ++i) {
-        prefetch_next(pkts, i, n);
-        rte_mbuf* m = pkts[i];
-        if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
-            ctx.drop_packet(m, drop::eth_truncated);
-            continue;
-        }
-        uint16_t type = rte_pktmbuf_mtod(m, const net::eth_hdr*)->type.get();
-        if (type == net::ether_type_ipv4) [[likely]] {
-            underlay_ipv4(ctx, m);
-        } else if (type == net::ether_type_arp) {
-            arp_underlay_input(ctx, m);
-        } else {
-            ctx.drop_packet(m, drop::underlay_other_ethertype);
-        }
-    }
+    by_ethertype(
+        ctx, pkts, n, drop::underlay_other_ethertype,
+        [&](rte_mbuf* m) { underlay_ipv4(ctx, m); },
+        [&](rte_mbuf* m) { arp_underlay_input(ctx, m); });
 }
 
 void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
@@ -146,22 +145,10 @@ void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
         }
         return;
     }
-    for (uint16_t i = 0; i < n; ++i) {
-        prefetch_next(pkts, i, n);
-        rte_mbuf* m = pkts[i];
-        if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
-            ctx.drop_packet(m, drop::eth_truncated);
-            continue;
-        }
-        uint16_t type = rte_pktmbuf_mtod(m, const net::eth_hdr*)->type.get();
-        if (type == net::ether_type_ipv4) [[likely]] {
-            pod_ipv4(ctx, pod, m);
-        } else if (type == net::ether_type_arp) {
-            arp_pod_input(ctx, pod, m);
-        } else {
-            ctx.drop_packet(m, drop::pod_other_ethertype);
-        }
-    }
+    by_ethertype(
+        ctx, pkts, n, drop::pod_other_ethertype,
+        [&](rte_mbuf* m) { pod_ipv4(ctx, pod, m); },
+        [&](rte_mbuf* m) { arp_pod_input(ctx, pod, m); });
 }
 
 void neighbour_maintenance(pipeline_ctx& ctx) {

@@ -1,5 +1,6 @@
 #include "dataplane/arp/arp.h"
 
+#include "dataplane/forward.h"
 #include "dataplane/net/headers.h"
 
 namespace twill {
@@ -75,16 +76,11 @@ void arp_pod_input(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
         ctx.drop_packet(m, drop::pod_spoofed_ip);
         return;
     }
-    learned_mac& mac = ctx.learned->pod_macs[entry.state];
-    if (entry.mac_fixed) {
-        mac_addr fixed;
-        mac.get(fixed);
-        if (arp->sha != fixed) [[unlikely]] {
-            ctx.drop_packet(m, drop::pod_spoofed_mac);
-            return;
-        }
-    } else if (spa != 0) {
-        mac.set(arp->sha);
+    // A probe's sender MAC is checked like any other, but only learned from a pod that
+    // already owns its address.
+    if (!(spa == 0 && !entry.mac_fixed) && !pod_mac_ok(ctx, entry, arp->sha)) [[unlikely]] {
+        ctx.drop_packet(m, drop::pod_spoofed_mac);
+        return;
     }
     uint32_t tpa = arp->tpa.get();
     // Calico-style proxy ARP: every address but the pod's own is behind the gateway.

@@ -9,6 +9,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/net/checksum.h"
 #include "dataplane/net/headers.h"
+#include "dataplane/worker/ctx.h"
 
 namespace twill {
 
@@ -31,6 +32,19 @@ inline drop check_ipv4(const net::ipv4_hdr* ip, uint32_t avail, uint32_t& header
         return drop::ip_bad_checksum;
     }
     return drop::none;
+}
+
+// The IPv4 header behind the Ethernet header of `m` if it is well-formed; otherwise the
+// packet is dropped with the reason and nullptr returned.
+inline net::ipv4_hdr* accept_ipv4(pipeline_ctx& ctx, rte_mbuf* m, uint32_t& header_len,
+                                  uint32_t& total_len) {
+    auto* ip = rte_pktmbuf_mtod_offset(m, net::ipv4_hdr*, sizeof(net::eth_hdr));
+    if (drop d = check_ipv4(ip, m->data_len - sizeof(net::eth_hdr), header_len, total_len);
+        d != drop::none) [[unlikely]] {
+        ctx.drop_packet(m, d);
+        return nullptr;
+    }
+    return ip;
 }
 
 // Drops Ethernet padding (and anything else past the IP packet) from the frame's tail.

@@ -239,12 +239,17 @@ rte_mbuf* to_mbuf(const std::vector<uint8_t>& frame) {
         rte_pktmbuf_free(m);
         throw std::runtime_error("frame too large for one mbuf");
     }
-    std::memcpy(p, frame.data(), frame.size());
+    if (!frame.empty()) {  // an empty vector's data() may be null, which memcpy may not take
+        std::memcpy(p, frame.data(), frame.size());
+    }
     return m;
 }
 
 std::vector<uint8_t> from_mbuf(const rte_mbuf* m) {
     std::vector<uint8_t> v(m->pkt_len);
+    if (v.empty()) {
+        return v;
+    }
     const void* p = rte_pktmbuf_read(m, 0, m->pkt_len, v.data());
     if (p != v.data()) {
         std::memcpy(v.data(), p, m->pkt_len);
