@@ -60,6 +60,7 @@ tsc_hz=$(awk '/^cpu MHz/ {print $4 * 1e6; exit}' /proc/cpuinfo)
 mapfile -t pps < <(awk -v skip=2 -v trials="$trials" '
   /Rx-pps:/ { sum += $2; if (++ports == 2) { n++; if (n > skip && k < trials) { print sum; k++ } sum = 0; ports = 0 } }' "$log" | sort -n)
 rm -f "$log"
+rm -rf "/var/run/dpdk/tpmd-$$"  # testpmd leaves its runtime files behind
 k=${#pps[@]}
 if ((k == 0)); then echo "testpmd: no samples"; exit 1; fi
 if ((k % 2)); then med=${pps[k / 2]}; else med=$(((pps[k / 2 - 1] + pps[k / 2]) / 2)); fi

@@ -26,6 +26,7 @@
 #include <rte_version.h>
 
 #include "control/build_tables.h"
+#include "control/eal.h"
 #include "control/ports.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/worker/io.h"
@@ -320,6 +321,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "twill-bench: EAL init failed: {}\n", rte_strerror(rte_errno));
         return 1;
     }
+    const std::string runtime_dir = eal_runtime_dir();
     harness h;
     h.pool = rte_pktmbuf_pool_create("bench_pool", 4095, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
                                      int(rte_socket_id()));
@@ -398,6 +400,7 @@ int main(int argc, char** argv) {
     detach_port(a);
     detach_port(b);
     rte_eal_cleanup();
+    remove_eal_runtime_dir(runtime_dir);
     if (in_use != 0) {
         fmt::print(stderr, "twill-bench: {} mbufs leaked\n", in_use);
         return 1;

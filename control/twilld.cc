@@ -25,6 +25,7 @@
 
 #include "control/build_tables.h"
 #include "control/config.h"
+#include "control/eal.h"
 #include "control/ports.h"
 #include "control/report.h"
 #include "dataplane/worker/worker.h"
@@ -54,11 +55,12 @@ bool has_arg(const std::vector<std::string>& args, std::initializer_list<const c
 
 // The config's EAL list (or the embedded default), plus what a node needs when absent:
 // a per-instance file prefix, and a main and a worker lcore on the CPUs we may use.
-std::vector<std::string> eal_args(const config::node_file& cfg) {
+std::vector<std::string> eal_args(const config::node_file& cfg, bool& own_prefix) {
     std::vector<std::string> args{"twilld"};
     std::vector<std::string> given = cfg.eal.empty() ? config::default_eal() : cfg.eal;
     args.insert(args.end(), given.begin(), given.end());
     if (!has_arg(given, {"--file-prefix", "--in-memory"})) {
+        own_prefix = true;
         args.push_back("--file-prefix=twill-" + cfg.node.name + "-" + std::to_string(getpid()));
     }
     if (!has_arg(given, {"-l", "-c", "--lcores"})) {
@@ -102,7 +104,8 @@ int run(const std::string& path) {
     }
     const config::node_file& cfg = parsed.cfg;
 
-    std::vector<std::string> args = eal_args(cfg);
+    bool own_prefix = false;
+    std::vector<std::string> args = eal_args(cfg, own_prefix);
     std::vector<char*> argv;
     for (std::string& a : args) {
         argv.push_back(a.data());
@@ -113,10 +116,12 @@ int run(const std::string& path) {
                    rte_strerror(rte_errno), path);
         return 1;
     }
+    const std::string runtime_dir = own_prefix ? eal_runtime_dir() : std::string();
     unsigned worker_lcore = rte_get_next_lcore(-1, 1, 0);
     if (worker_lcore >= RTE_MAX_LCORE) {
         fmt::print(stderr, "twilld: no worker lcore: give EAL two lcores (-l 0,1)\n");
         rte_eal_cleanup();
+        remove_eal_runtime_dir(runtime_dir);
         return 1;
     }
 
@@ -126,6 +131,7 @@ int run(const std::string& path) {
         fmt::print(stderr, "twilld: cannot create the mbuf pool: {} (raise -m in dpdk.eal)\n",
                    rte_strerror(rte_errno));
         rte_eal_cleanup();
+        remove_eal_runtime_dir(runtime_dir);
         return 1;
     }
 
@@ -137,6 +143,7 @@ int run(const std::string& path) {
             detach_port(p.id);
         }
         rte_eal_cleanup();
+        remove_eal_runtime_dir(runtime_dir);
         return 1;
     };
     port_result underlay = attach_port(cfg.underlay_port, pool, false);
@@ -223,6 +230,7 @@ int run(const std::string& path) {
     rte_mempool_free(pool);
     rte_free(qsbr);
     rte_eal_cleanup();
+    remove_eal_runtime_dir(runtime_dir);
     fmt::print("twilld: stopped\n");
     return 0;
 }

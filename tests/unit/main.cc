@@ -12,6 +12,7 @@
 #include <rte_errno.h>
 #include <rte_mbuf.h>
 
+#include "control/eal.h"
 #include "tests/unit/fixture.h"
 
 namespace twill::test {
@@ -41,8 +42,10 @@ int main(int argc, char** argv) {
         fprintf(stderr, "mempool: %s\n", rte_strerror(rte_errno));
         return 1;
     }
+    const std::string runtime_dir = twill::eal_runtime_dir();
     int rc = Catch::Session().run(argc, argv);
     rte_mempool_free(twill::test::pool_);
     rte_eal_cleanup();
+    twill::remove_eal_runtime_dir(runtime_dir);
     return rc;
 }
