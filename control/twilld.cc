@@ -189,13 +189,9 @@ int run(const std::string& path) {
         fmt::print("{}", text);
         std::fflush(stdout);
     };
-    fmt::print("twilld: running: node {} ({}), slice {}, {} ports, worker lcore {}\n",
-               cfg.node.name, fmt::format("{}.{}.{}.{}", cfg.node.ip.octet(0), cfg.node.ip.octet(1),
-                                          cfg.node.ip.octet(2), cfg.node.ip.octet(3)),
-               fmt::format("{}.{}.{}.{}/{}", cfg.node.pod_cidr.addr.octet(0),
-                           cfg.node.pod_cidr.addr.octet(1), cfg.node.pod_cidr.addr.octet(2),
-                           cfg.node.pod_cidr.addr.octet(3), cfg.node.pod_cidr.len),
-               ports.size(), worker_lcore);
+    fmt::print("twilld: running: node {} ({}), slice {}, VTEP MAC {}, {} ports, worker lcore {}\n",
+               cfg.node.name, config::format_ip4(cfg.node.ip), config::format_prefix(cfg.node.pod_cidr),
+               config::format_mac(cfg.node.vtep_mac), ports.size(), worker_lcore);
     std::fflush(stdout);
 
     boost::asio::io_context io;
