@@ -1,14 +1,22 @@
 #include "control/ports.h"
 
+#include <rte_bus.h>
 #include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_ethdev.h>
 #include <fmt/format.h>
 
 namespace twill {
 namespace {
 
-constexpr uint16_t rx_descriptors = 1024;
-constexpr uint16_t tx_descriptors = 1024;
+// Removes a device that rte_dev_probe() attached, when no usable ethdev came of it.
+void remove_probed(const std::string& devargs) {
+    rte_devargs da{};
+    if (rte_devargs_parse(&da, devargs.c_str()) == 0 && da.bus != nullptr) {
+        rte_eal_hotplug_remove(rte_bus_name(da.bus), da.name);
+    }
+    rte_devargs_reset(&da);
+}
 
 }  // namespace
 
@@ -28,12 +36,14 @@ port_result attach_port(const std::string& devargs, rte_mempool* pool, bool prom
     }
     if (port >= RTE_MAX_ETHPORTS) {
         r.error = fmt::format("port '{}' attached but no ethdev matches it", devargs);
+        remove_probed(devargs);
         return r;
     }
 
     rte_eth_dev_info info{};
     if (int rc = rte_eth_dev_info_get(port, &info); rc != 0) {
         r.error = fmt::format("port '{}': cannot read device info: {}", devargs, rte_strerror(-rc));
+        remove_probed(devargs);
         return r;
     }
     rte_eth_conf conf{};

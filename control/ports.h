@@ -11,6 +11,10 @@
 
 namespace twill {
 
+// Descriptors asked for per queue (a driver may adjust them).
+inline constexpr uint16_t rx_descriptors = 1024;
+inline constexpr uint16_t tx_descriptors = 1024;
+
 struct port_result {
     bool ok = false;
     uint16_t port_id = 0;

@@ -3,7 +3,9 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -39,8 +41,14 @@ constexpr const char* usage =
     "       twilld --check FILE     validate FILE and exit (0 = valid)\n"
     "       twilld --version\n";
 
-constexpr unsigned mbufs = 16383;
 constexpr unsigned mbuf_cache = 256;
+
+// Enough for every port's rings full at once (drivers like net_tap and NICs fill their
+// receive rings at start), the per-lcore caches and packets in flight.
+unsigned pool_size(size_t ports) {
+    size_t need = ports * (rx_descriptors + tx_descriptors) + 2 * mbuf_cache + 4096;
+    return unsigned(std::bit_ceil(std::max<size_t>(need, 16384)) - 1);
+}
 
 bool has_arg(const std::vector<std::string>& args, std::initializer_list<const char*> names) {
     for (const std::string& a : args) {
@@ -104,6 +112,32 @@ int run(const std::string& path) {
     }
     const config::node_file& cfg = parsed.cfg;
 
+    // Signals are taken over before anything starts: one that arrives during start-up
+    // waits for io.run() instead of killing the process half set up.
+    std::atomic<bool> stop{false};
+    std::function<void()> report = [] {};
+    boost::asio::io_context io;
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGUSR1);
+    signals.add(SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& ec, int sig) {
+            if (ec) {
+                return;
+            }
+            if (sig == SIGUSR1) {
+                report();
+            } else if (sig == SIGHUP) {
+                fmt::print("twilld: SIGHUP: reload is not supported in this version\n");
+                std::fflush(stdout);
+            } else {
+                fmt::print("twilld: {} received, stopping\n", strsignal(sig));
+                stop.store(true, std::memory_order_relaxed);
+                return;  // no more waits: io.run() returns
+            }
+            signals.async_wait(on_signal);
+        };
+    signals.async_wait(on_signal);
+
     bool own_prefix = false;
     std::vector<std::string> args = eal_args(cfg, own_prefix);
     std::vector<char*> argv;
@@ -125,7 +159,11 @@ int run(const std::string& path) {
         return 1;
     }
 
-    rte_mempool* pool = rte_pktmbuf_pool_create("twill_mbufs", mbufs, mbuf_cache, 0,
+    size_t nb_ports = 1;
+    for (const config::pod& p : cfg.pods) {
+        nb_ports += p.port.empty() ? 0 : 1;
+    }
+    rte_mempool* pool = rte_pktmbuf_pool_create("twill_mbufs", pool_size(nb_ports), mbuf_cache, 0,
                                                 RTE_MBUF_DEFAULT_BUF_SIZE, int(rte_socket_id()));
     if (pool == nullptr) {
         fmt::print(stderr, "twilld: cannot create the mbuf pool: {} (raise -m in dpdk.eal)\n",
@@ -177,14 +215,13 @@ int run(const std::string& path) {
         return fail("cannot set up RCU state");
     }
     auto counters = std::make_unique<worker_counters>();
-    std::atomic<bool> stop{false};
     worker_args wargs{&params, &published, learned.get(), counters.get(), pool, qsbr,
                       worker_lcore, &stop};
     if (rte_eal_remote_launch(worker_main, &wargs, worker_lcore) != 0) {
         return fail("cannot launch the worker lcore");
     }
     const worker_counters* all_counters[] = {counters.get()};
-    auto report = [&] {
+    report = [&] {
         std::string text = counters_report(cfg.node.name, ports, all_counters, 1);
         fmt::print("{}", text);
         std::fflush(stdout);
@@ -193,28 +230,6 @@ int run(const std::string& path) {
                cfg.node.name, config::format_ip4(cfg.node.ip), config::format_prefix(cfg.node.pod_cidr),
                config::format_mac(cfg.node.vtep_mac), ports.size(), worker_lcore);
     std::fflush(stdout);
-
-    boost::asio::io_context io;
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGUSR1);
-    signals.add(SIGHUP);
-    std::function<void(const boost::system::error_code&, int)> on_signal =
-        [&](const boost::system::error_code& ec, int sig) {
-            if (ec) {
-                return;
-            }
-            if (sig == SIGUSR1) {
-                report();
-            } else if (sig == SIGHUP) {
-                fmt::print("twilld: SIGHUP: reload is not supported in this version\n");
-                std::fflush(stdout);
-            } else {
-                fmt::print("twilld: {} received, stopping\n", strsignal(sig));
-                stop.store(true, std::memory_order_relaxed);
-                return;  // no more waits: io.run() returns
-            }
-            signals.async_wait(on_signal);
-        };
-    signals.async_wait(on_signal);
     io.run();
 
     rte_eal_mp_wait_lcore();

@@ -45,7 +45,8 @@ namespace twill {
     X(31, no_remote_node, "destination in the cluster but in no known slice")          \
     X(32, arp_alloc_failed, "no mbuf to send an ARP request")                          \
     X(33, pod_unknown_mac, "pod's MAC not learned yet, cannot deliver")                \
-    X(34, underlay_other_host, "underlay IPv4 frame for another MAC address")
+    X(34, underlay_other_host, "underlay IPv4 frame for another MAC address")         \
+    X(35, ecn_ce_not_ect, "outer CE mark on an inner packet that is not ECN-capable")
 
 enum class drop : uint8_t {
     none = 0,

@@ -10,7 +10,7 @@ void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t p
     mac_addr pod_mac;
     if (!ctx.learned->pod_macs[entry.state].get(pod_mac)) [[unlikely]] {
         // A router would ARP and queue; the pod answers our request within a round trip.
-        arp_send_request(ctx, entry.port_id, ctx.params->gateway_mac, pod_gateway_ip, entry.ip);
+        pod_solicit(ctx, entry);
         ctx.drop_packet(m, drop::pod_unknown_mac);
         return;
     }
@@ -26,7 +26,7 @@ void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t p
     ctx.send(entry.port_id, m);
 }
 
-void overlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
+void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {
     if (m->data_len < sizeof(net::eth_hdr) + sizeof(net::ipv4_hdr)) [[unlikely]] {
         ctx.drop_packet(m, drop::inner_truncated);
         return;
@@ -44,6 +44,15 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
     net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
     if (ip == nullptr) [[unlikely]] {
         return;
+    }
+    // ECN decapsulation as Linux's IP_ECN_decapsulate: congestion marked on the way
+    // between nodes reaches the pod; a CE mark on a packet that cannot carry it is dropped.
+    if ((outer_tos & 0x03) == 0x03 && (ip->tos & 0x03) != 0x03) [[unlikely]] {
+        if ((ip->tos & 0x03) == 0) {
+            ctx.drop_packet(m, drop::ecn_ce_not_ect);
+            return;
+        }
+        net::set_ecn_ce(*ip);
     }
     trim_to(m, sizeof(net::eth_hdr) + total_len);
     const node_params& p = *ctx.params;

@@ -9,7 +9,8 @@
 namespace twill {
 
 // A frame that came out of the overlay (decapsulated): must be IPv4 to a local pod.
-void overlay_input(pipeline_ctx& ctx, rte_mbuf* m);
+// `outer_tos` is the outer header's, for ECN (RFC 6040).
+void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos);
 
 // A configured pod MAC is enforced; an unconfigured one is learned from `src`.
 inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_addr& src) {

@@ -151,18 +151,22 @@ void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
         [&](rte_mbuf* m) { arp_pod_input(ctx, pod, m); });
 }
 
-void neighbour_maintenance(pipeline_ctx& ctx) {
-    const node_params& p = *ctx.params;
+bool neighbour_maintenance(pipeline_ctx& ctx) {
+    const uint16_t underlay = ctx.params->underlay_port;
     for (const remote_node_entry& node : ctx.slices->nodes()) {
+        if (!ctx.tx_room(underlay)) {
+            return true;
+        }
         mac_addr unused;
         neighbour_resolve(ctx, node, unused);
     }
     for (const local_pod_entry& pod : ctx.pods->pods()) {
         mac_addr unused;
         if (!ctx.learned->pod_macs[pod.state].get(unused)) {
-            arp_send_request(ctx, pod.port_id, p.gateway_mac, pod_gateway_ip, pod.ip);
+            pod_solicit(ctx, pod);
         }
     }
+    return false;
 }
 
 }  // namespace twill

@@ -18,6 +18,8 @@ void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n);
 void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n);
 
 // Once a second or so: ARP for unresolved next hops and for pods whose MAC is unknown.
-void neighbour_maintenance(pipeline_ctx& ctx);
+// Returns true when a transmit queue filled up before everything was asked: call again
+// after draining the queues.
+bool neighbour_maintenance(pipeline_ctx& ctx);
 
 }  // namespace twill

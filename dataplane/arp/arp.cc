@@ -121,14 +121,27 @@ void arp_send_request(pipeline_ctx& ctx, uint16_t port, const mac_addr& src_mac,
     ctx.send(port, m);
 }
 
+namespace {
+
+// One request per `last` per second; the stamp is taken only when the request can go out.
+bool may_ask(pipeline_ctx& ctx, std::atomic<uint64_t>& last, uint16_t port) {
+    uint64_t prev = last.load(std::memory_order_relaxed);
+    return ctx.now_tsc - prev >= ctx.params->tsc_hz && ctx.tx_room(port) &&
+           last.compare_exchange_strong(prev, ctx.now_tsc, std::memory_order_relaxed);
+}
+
+}  // namespace
+
 void neighbour_solicit(pipeline_ctx& ctx, const remote_node_entry& node) {
-    neighbour_slot& slot = ctx.learned->neighbours[node.neighbour];
-    uint64_t last = slot.last_request_tsc.load(std::memory_order_relaxed);
-    if (ctx.now_tsc - last >= ctx.params->tsc_hz &&
-        slot.last_request_tsc.compare_exchange_strong(last, ctx.now_tsc,
-                                                      std::memory_order_relaxed)) {
-        const node_params& p = *ctx.params;
+    const node_params& p = *ctx.params;
+    if (may_ask(ctx, ctx.learned->neighbours[node.neighbour].last_request_tsc, p.underlay_port)) {
         arp_send_request(ctx, p.underlay_port, p.underlay_mac, p.node_ip, node.ip);
+    }
+}
+
+void pod_solicit(pipeline_ctx& ctx, const local_pod_entry& pod) {
+    if (may_ask(ctx, ctx.learned->pod_last_request[pod.state], pod.port_id)) {
+        arp_send_request(ctx, pod.port_id, ctx.params->gateway_mac, pod_gateway_ip, pod.ip);
     }
 }
 

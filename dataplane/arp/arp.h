@@ -18,8 +18,12 @@ void arp_pod_input(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m);
 void arp_send_request(pipeline_ctx& ctx, uint16_t port, const mac_addr& src_mac, ip4_addr src_ip,
                       ip4_addr target);
 
-// Sends an ARP request for `node` unless one went out less than a second ago.
+// Sends an ARP request for `node` unless one went out less than a second ago or the
+// underlay's transmit queue is full (then the next try goes out).
 void neighbour_solicit(pipeline_ctx& ctx, const remote_node_entry& node);
+
+// Asks local pod `pod` for its MAC, at most once a second.
+void pod_solicit(pipeline_ctx& ctx, const local_pod_entry& pod);
 
 // The next hop of `node`: its MAC when resolved; otherwise asks (at most once a second).
 inline bool neighbour_resolve(pipeline_ctx& ctx, const remote_node_entry& node, mac_addr& mac) {

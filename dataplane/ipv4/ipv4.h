@@ -54,12 +54,13 @@ inline void trim_to(rte_mbuf* m, uint32_t frame_len) {
     }
 }
 
-// A hash of the inner flow: addresses, protocol and, where present, ports.
+// A hash of the inner flow: addresses, protocol and, except for fragments (like Linux's
+// flow dissector, so all fragments of a datagram take one path), ports.
 inline uint32_t flow_hash(const net::ipv4_hdr* ip, uint32_t header_len, uint32_t total_len) {
     uint64_t h = (uint64_t(ip->src.raw) << 32 | ip->dst.raw) * 0x9e3779b97f4a7c15ull;
     h ^= ip->proto;
     bool has_ports = (ip->proto == net::ip_proto_tcp || ip->proto == net::ip_proto_udp) &&
-                     !ip->is_later_fragment() && total_len >= header_len + 4;
+                     !ip->is_fragment() && total_len >= header_len + 4;
     if (has_ports) {
         uint32_t ports;
         std::memcpy(&ports, reinterpret_cast<const uint8_t*>(ip) + header_len, 4);

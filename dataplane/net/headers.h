@@ -140,6 +140,14 @@ constexpr uint16_t checksum_update16(uint16_t checksum, uint16_t old_word, uint1
     return uint16_t(~sum);
 }
 
+// Marks an ECN-capable packet Congestion Experienced and patches the checksum.
+inline void set_ecn_ce(ipv4_hdr& ip) {
+    uint16_t old_word = uint16_t(ip.version_ihl | ip.tos << 8);  // stored order, little-endian
+    ip.tos |= 0x03;
+    uint16_t new_word = uint16_t(ip.version_ihl | ip.tos << 8);
+    ip.checksum = checksum_update16(ip.checksum, old_word, new_word);
+}
+
 // Decrements the TTL and patches the header checksum in place (RFC 1141, as Linux's
 // ip_decrease_ttl): the TTL is the high byte of its word, so the checksum gains 0x0100.
 // No read of the byte just written, which would stall on store forwarding.

@@ -162,6 +162,8 @@ struct learned_state {
 
     std::unique_ptr<neighbour_slot[]> neighbours{new neighbour_slot[neighbour_capacity]};
     std::unique_ptr<learned_mac[]> pod_macs{new learned_mac[pod_capacity]};
+    // When we last asked a pod for its MAC: at most once a second.
+    std::unique_ptr<std::atomic<uint64_t>[]> pod_last_request{new std::atomic<uint64_t>[pod_capacity]{}};
 };
 
 // Fills node.rewrite for packets from this node (`p`) to `node`.

@@ -59,12 +59,13 @@ void vxlan_decap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* ip, uint32
         ctx.drop_packet(m, drop::vxlan_bad_vni);
         return;
     }
+    const uint8_t outer_tos = ip->tos;  // the outer header is gone after adj
     const uint32_t inner_off = l4 + udp_vxlan;
     const uint32_t inner_len = udp_len - udp_vxlan;
     rte_pktmbuf_adj(m, uint16_t(inner_off));
     trim_to(m, inner_len);
     ctx.counters->decapsulated.add();
-    overlay_input(ctx, m);
+    overlay_input(ctx, m, outer_tos);
 }
 
 }  // namespace twill

@@ -14,7 +14,8 @@ namespace twill {
 
 inline constexpr uint16_t burst_size = 32;
 // Every received packet yields at most one packet out plus one ARP request, and queues
-// are drained after every receive burst, so this never fills in practice.
+// are drained after every receive burst; only neighbour maintenance fills one, and it
+// stops there and resumes after the drain.
 inline constexpr uint16_t tx_queue_capacity = 4 * burst_size;
 
 struct tx_queue {
@@ -38,6 +39,8 @@ struct pipeline_ctx {
     uint16_t ip_id = 0;
     uint64_t tx_dirty = 0;
     std::array<tx_queue, RTE_MAX_ETHPORTS> tx;
+
+    bool tx_room(uint16_t port) const { return tx[port].n < tx_queue_capacity; }
 
     void send(uint16_t port, rte_mbuf* m) {
         tx_queue& q = tx[port];

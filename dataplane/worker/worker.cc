@@ -42,9 +42,9 @@ int worker_main(void* arg) {
             }
         }
         if (ctx->now_tsc >= next_maintenance) [[unlikely]] {
-            neighbour_maintenance(*ctx);
+            bool more = neighbour_maintenance(*ctx);
             flush(*ctx);
-            next_maintenance = ctx->now_tsc + maintenance_period;
+            next_maintenance = more ? ctx->now_tsc : ctx->now_tsc + maintenance_period;
         }
         rte_rcu_qsbr_quiescent(a.qsbr, a.thread_id);
     }

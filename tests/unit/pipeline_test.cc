@@ -6,6 +6,7 @@
 
 #include <rte_ip.h>
 
+#include "dataplane/net/checksum.h"
 #include "dataplane/net/headers.h"
 #include "dataplane/vxlan/vxlan.h"
 #include "tests/unit/fixture.h"
@@ -473,5 +474,115 @@ pods: [{name: pod-a1, ip: 172.25.1.2, port: "pa1", mac: "0a:00:00:00:01:02"}]
     CHECK(at<net::ipv4_hdr>(delivered[0].bytes, 14).ttl == 62);
     CHECK(std::equal(in.begin() + 34, in.end(), delivered[0].bytes.begin() + 34));
     CHECK(a.total_drops() + b.total_drops() == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("ECN marks from the underlay reach the pod, as Linux decapsulates them", "[vxlan][decap]") {
+    struct row {
+        const char* what;
+        uint8_t outer_tos, inner_tos;
+        bool delivered;
+        uint8_t delivered_tos;
+    } rows[] = {
+        {"outer CE, inner ECT(0): marked CE", 0x03, 0x02, true, 0x03},
+        {"outer CE, inner ECT(1) with DSCP: marked CE, DSCP kept", 0x03, 0xb9, true, 0xbb},
+        {"outer CE, inner not ECN-capable: dropped", 0x03, 0x00, false, 0},
+        {"outer ECT(0), inner ECT(1): unchanged", 0x02, 0x01, true, 0x01},
+        {"outer not-ECT, inner CE: unchanged", 0x00, 0x03, true, 0x03},
+    };
+    for (const row& r : rows) {
+        INFO(r.what);
+        test_node node;
+        node.learn_pod_mac(pod_b1_port, pod_b1_mac);
+        auto frame = pkt().eth(underlay_mac, kernel_a_mac)
+                         .ipv4(ip4("198.18.0.1"), ip4("198.18.0.2"), {.tos = r.outer_tos, .frag = 0})
+                         .udp(45000, 8472)
+                         .vxlan(1)
+                         .eth(twill_b_vtep, kernel_a_vtep)
+                         .ipv4(ip4("172.25.1.2"), ip4("172.25.2.2"), {.ttl = 63, .tos = r.inner_tos})
+                         .udp(1000, 2000)
+                         .payload(20)
+                         .bytes();
+        auto out = node.underlay(frame);
+        if (!r.delivered) {
+            CHECK(out.empty());
+            CHECK(node.drops(drop::ecn_ce_not_ect) == 1);
+            continue;
+        }
+        REQUIRE(out.size() == 1);
+        CHECK(at<net::ipv4_hdr>(out[0].bytes, 14).tos == r.delivered_tos);
+        CHECK(ipv4_checksum_ok(out[0].bytes, 14));
+    }
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("a pod with an unknown MAC is asked at most once a second", "[arp]") {
+    test_node node;
+    auto frame = vxlan_from_a(ip4("172.25.2.2")).bytes();
+    CHECK(node.underlay(std::vector<std::vector<uint8_t>>(3, frame)).size() == 1);
+    CHECK(node.drops(drop::pod_unknown_mac) == 3);
+    CHECK(node.underlay(frame).empty());
+    node.ctx().now_tsc += node.params().tsc_hz;
+    CHECK(node.underlay(frame).size() == 1);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("neighbour maintenance with more nodes than a transmit queue holds", "[arp]") {
+    std::string yaml = R"(
+node: {name: twill-b, ip: 198.18.0.2, podCIDR: 172.25.2.0/24, vtepMAC: "0e:00:00:00:02:00"}
+cluster: {clusterCIDR: 172.16.0.0/12}
+ports: {underlay: "underlay"}
+nodes:
+)";
+    const int nodes = 300;
+    for (int i = 0; i < nodes; ++i) {
+        char line[160];
+        snprintf(line, sizeof(line),
+                 "  - {name: n%d, ip: 198.19.%d.%d, podCIDR: 172.%d.%d.0/24, "
+                 "vtepMAC: \"0e:00:00:01:%02x:%02x\"}\n",
+                 i, i / 200, i % 200 + 1, 16 + i / 256, i % 256, i / 256, i % 256);
+        yaml += line;
+    }
+    test_node node(yaml);
+    std::set<uint32_t> asked;
+    int passes = 0;
+    bool more = true;
+    while (more && passes < 10) {
+        more = neighbour_maintenance(node.ctx());
+        ++passes;
+        for (uint16_t i = 0; i < node.ctx().tx[underlay_port].n; ++i) {
+            rte_mbuf* m = node.ctx().tx[underlay_port].pkts[i];
+            asked.insert(rte_pktmbuf_mtod_offset(m, net::arp_hdr*, 14)->tpa.get());
+            rte_pktmbuf_free(m);
+        }
+        node.ctx().tx[underlay_port].n = 0;
+    }
+    CHECK(asked.size() == size_t(nodes));  // every node asked once, none lost to a full queue
+    CHECK(passes == 3);                    // 300 requests through a 128-packet queue
+    CHECK(node.total_drops() == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("all fragments of a datagram take the same UDP source port", "[vxlan][encap]") {
+    test_node node;
+    node.learn_neighbour(ip4("198.18.0.1"), kernel_a_mac);
+    auto first = pkt().eth(gw, pod_b1_mac)
+                     .ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.id = 77, .frag = 0x2000})
+                     .udp(40000, 53)
+                     .payload(64)
+                     .bytes();
+    auto later = pkt().eth(gw, pod_b1_mac)
+                     .ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.id = 77, .frag = 0x0009})
+                     .payload(40)
+                     .bytes();
+    later[14 + 9] = 17;  // protocol UDP, no UDP header in a later fragment
+    later[14 + 10] = later[14 + 11] = 0;
+    uint16_t c = uint16_t(~twill::net::raw_checksum(later.data() + 14, 20));
+    std::memcpy(later.data() + 24, &c, 2);
+    auto a = node.pod(pod_b1_port, first);
+    auto b = node.pod(pod_b1_port, later);
+    REQUIRE(a.size() == 1);
+    REQUIRE(b.size() == 1);
+    CHECK(at<net::udp_hdr>(a[0].bytes, 34).src_port.get() == at<net::udp_hdr>(b[0].bytes, 34).src_port.get());
     REQUIRE_NO_LEAKED_MBUFS();
 }
