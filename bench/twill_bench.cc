@@ -27,6 +27,7 @@
 
 #include "control/build_tables.h"
 #include "control/eal.h"
+#include "control/node_state.h"
 #include "control/ports.h"
 #include "dataplane/pipeline.h"
 #include "dataplane/worker/io.h"
@@ -179,17 +180,16 @@ trial_result run_trial(const harness& h, mode m, const std::vector<std::vector<u
     config::parse_result parsed = config::parse_yaml(node_yaml, "bench");
     std::map<std::string, uint16_t> ports{{"pod", pod_port}};
     node_params params = make_params(parsed.cfg, underlay_port, h.underlay_mac, rte_get_tsc_hz());
-    auto learned = std::make_unique<learned_state>();
-    built_tables tables = build_tables(parsed.cfg, params, ports, *learned);
-    learned->neighbours[0].mac.set(remote_mac);
+    node_state state(parsed.cfg, params, ports, nullptr);
+    state.learned().neighbours[0].mac.set(remote_mac);
     worker_counters counters;
     auto ctx = std::make_unique<pipeline_ctx>();
     ctx->params = &params;
-    ctx->learned = learned.get();
+    ctx->learned = &state.learned();
     ctx->counters = &counters;
     ctx->pool = h.pool;
-    ctx->slices = tables.slices.get();
-    ctx->pods = tables.pods.get();
+    ctx->slices = state.published().slices.load(std::memory_order_acquire);
+    ctx->pods = state.published().pods.load(std::memory_order_acquire);
 
     rte_mbuf* pkts[burst_size];
     for (unsigned i = 0; i < in_flight; i += burst_size) {

@@ -20,24 +20,9 @@ node_params make_params(const config::node_file& cfg, uint16_t underlay_port,
     return p;
 }
 
-built_tables build_tables(const config::node_file& cfg, const node_params& params,
-                          const std::map<std::string, uint16_t>& port_ids,
-                          learned_state& learned) {
-    std::vector<remote_node_entry> nodes;
-    std::vector<std::pair<ip4_prefix, uint32_t>> slices;
-    uint8_t cell_len = cfg.cluster_cidr.len;
-    for (const config::remote_node& n : cfg.nodes) {
-        uint32_t index = uint32_t(nodes.size());
-        remote_node_entry e;
-        e.ip = n.ip;
-        e.vtep_mac = n.vtep_mac;
-        e.neighbour = index;  // neighbour slot = node index for now
-        make_vxlan_rewrite(params, e);
-        nodes.push_back(e);
-        slices.emplace_back(n.pod_cidr, index);
-        cell_len = std::max(cell_len, n.pod_cidr.len);
-    }
-
+std::unique_ptr<const pod_table> build_pod_table(const config::node_file& cfg,
+                                                 const std::map<std::string, uint16_t>& port_ids,
+                                                 learned_state& learned) {
     std::vector<local_pod_entry> pods;
     for (const config::pod& p : cfg.pods) {
         if (p.port.empty()) {
@@ -55,11 +40,7 @@ built_tables build_tables(const config::node_file& cfg, const node_params& param
         pods.push_back(e);
     }
 
-    built_tables t;
-    t.slices = std::make_unique<const slice_table>(cfg.cluster_cidr, cell_len, std::move(nodes),
-                                                   slices);
-    t.pods = std::make_unique<const pod_table>(cfg.node.pod_cidr, std::move(pods));
-    return t;
+    return std::make_unique<const pod_table>(cfg.node.pod_cidr, std::move(pods));
 }
 
 }  // namespace twill

@@ -10,19 +10,14 @@
 
 namespace twill {
 
-struct built_tables {
-    std::unique_ptr<const slice_table> slices;
-    std::unique_ptr<const pod_table> pods;
-};
-
 // Start-up parameters; the port MAC and TSC rate come from the running EAL.
 node_params make_params(const config::node_file& cfg, uint16_t underlay_port,
                         const mac_addr& underlay_mac, uint64_t tsc_hz);
 
 // `port_ids` maps each local pod's devargs to its attached DPDK port. Hands out slots
 // in `learned` and seeds configured pod MACs there.
-built_tables build_tables(const config::node_file& cfg, const node_params& params,
-                          const std::map<std::string, uint16_t>& port_ids,
-                          learned_state& learned);
+std::unique_ptr<const pod_table> build_pod_table(const config::node_file& cfg,
+                                                 const std::map<std::string, uint16_t>& port_ids,
+                                                 learned_state& learned);
 
 }  // namespace twill

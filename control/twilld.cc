@@ -28,6 +28,7 @@
 #include "control/build_tables.h"
 #include "control/config.h"
 #include "control/eal.h"
+#include "control/node_state.h"
 #include "control/ports.h"
 #include "control/report.h"
 #include "dataplane/worker/worker.h"
@@ -116,6 +117,7 @@ int run(const std::string& path) {
     // waits for io.run() instead of killing the process half set up.
     std::atomic<bool> stop{false};
     std::function<void()> report = [] {};
+    std::function<void()> reload = [] {};
     boost::asio::io_context io;
     boost::asio::signal_set signals(io, SIGINT, SIGTERM, SIGUSR1);
     signals.add(SIGHUP);
@@ -127,8 +129,7 @@ int run(const std::string& path) {
             if (sig == SIGUSR1) {
                 report();
             } else if (sig == SIGHUP) {
-                fmt::print("twilld: SIGHUP: reload is not supported in this version\n");
-                std::fflush(stdout);
+                reload();
             } else {
                 fmt::print("twilld: {} received, stopping\n", strsignal(sig));
                 stop.store(true, std::memory_order_relaxed);
@@ -203,24 +204,39 @@ int run(const std::string& path) {
 
     node_params params =
         make_params(cfg, underlay.port_id, port_mac(underlay.port_id), rte_get_tsc_hz());
-    auto learned = std::make_unique<learned_state>();
-    built_tables tables = build_tables(cfg, params, pod_ports, *learned);
-    table_set published;
-    published.slices.store(tables.slices.get(), std::memory_order_release);
-    published.pods.store(tables.pods.get(), std::memory_order_release);
-
     size_t qsbr_size = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
     auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("twill_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
     if (qsbr == nullptr || rte_rcu_qsbr_init(qsbr, RTE_MAX_LCORE) != 0) {
         return fail("cannot set up RCU state");
     }
+    node_state state(cfg, params, pod_ports, qsbr);
     auto counters = std::make_unique<worker_counters>();
-    worker_args wargs{&params, &published, learned.get(), counters.get(), pool, qsbr,
+    worker_args wargs{&params, &state.published(), &state.learned(), counters.get(), pool, qsbr,
                       worker_lcore, &stop};
     if (rte_eal_remote_launch(worker_main, &wargs, worker_lcore) != 0) {
         return fail("cannot launch the worker lcore");
     }
     const worker_counters* all_counters[] = {counters.get()};
+    // SIGHUP: re-read the file and apply it as one change, or change nothing and say why.
+    reload = [&] {
+        config::parse_result next = config::load_file(path);
+        std::vector<std::string> problems;
+        for (const config::error& e : next.errors) {
+            problems.push_back(config::to_string(e));
+        }
+        if (next.ok()) {
+            problems = state.apply(next.cfg);
+        }
+        if (problems.empty()) {
+            fmt::print("twilld: reload of {} applied ({} remote nodes)\n", path, next.cfg.nodes.size());
+        } else {
+            fmt::print("twilld: reload of {} rejected, nothing changed:\n", path);
+            for (const std::string& p : problems) {
+                fmt::print("  {}\n", p);
+            }
+        }
+        std::fflush(stdout);
+    };
     report = [&] {
         std::string text = counters_report(cfg.node.name, ports, all_counters, 1);
         fmt::print("{}", text);

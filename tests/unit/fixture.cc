@@ -37,14 +37,18 @@ test_node::test_node(const std::string& yaml, const mac_addr& port_mac) {
         }
     }
     params_ = make_params(cfg_, underlay_port, port_mac, 1'000'000);
-    tables_ = build_tables(cfg_, params_, ports, learned_);
+    state_ = std::make_unique<node_state>(cfg_, params_, ports, nullptr);
     ctx_.params = &params_;
-    ctx_.learned = &learned_;
+    ctx_.learned = &state_->learned();
     ctx_.counters = &counters_;
     ctx_.pool = test_pool();
-    ctx_.slices = tables_.slices.get();
-    ctx_.pods = tables_.pods.get();
+    snapshot();
     ctx_.now_tsc = 10'000'000;
+}
+
+void test_node::snapshot() {
+    ctx_.slices = state_->published().slices.load(std::memory_order_acquire);
+    ctx_.pods = state_->published().pods.load(std::memory_order_acquire);
 }
 
 std::vector<out_frame> test_node::collect() {
@@ -89,12 +93,12 @@ void test_node::learn_neighbour(ip4_addr ip, const mac_addr& m) {
     if (node == no_index) {
         throw std::invalid_argument("not a node address");
     }
-    learned_.neighbours[ctx_.slices->node(node).neighbour].mac.set(m);
+    state_->learned().neighbours[ctx_.slices->node(node).neighbour].mac.set(m);
 }
 
 void test_node::learn_pod_mac(uint16_t port, const mac_addr& m) {
     uint32_t pod = ctx_.pods->by_port(port);
-    learned_.pod_macs[ctx_.pods->pod(pod).state].set(m);
+    state_->learned().pod_macs[ctx_.pods->pod(pod).state].set(m);
 }
 
 uint64_t test_node::total_drops() const {

@@ -10,6 +10,7 @@
 #include <rte_mempool.h>
 
 #include "control/build_tables.h"
+#include "control/node_state.h"
 #include "dataplane/pipeline.h"
 #include "tests/unit/pkt_builder.h"
 
@@ -60,14 +61,16 @@ public:
     node_params& params() { return params_; }
     pipeline_ctx& ctx() { return ctx_; }
     const config::node_file& cfg() const { return cfg_; }
+    node_state& state() { return *state_; }
+    // Takes a new snapshot of the published tables, as the worker does every loop.
+    void snapshot();
 
 private:
     std::vector<out_frame> collect();
 
     config::node_file cfg_;
     node_params params_;
-    learned_state learned_;
-    built_tables tables_;
+    std::unique_ptr<node_state> state_;
     worker_counters counters_;
     pipeline_ctx ctx_;
 };
