@@ -20,27 +20,4 @@ node_params make_params(const config::node_file& cfg, uint16_t underlay_port,
     return p;
 }
 
-std::unique_ptr<const pod_table> build_pod_table(const config::node_file& cfg,
-                                                 const std::map<std::string, uint16_t>& port_ids,
-                                                 learned_state& learned) {
-    std::vector<local_pod_entry> pods;
-    for (const config::pod& p : cfg.pods) {
-        if (p.port.empty()) {
-            continue;  // a pod on another node: known for its labels only
-        }
-        uint32_t slot = uint32_t(pods.size());
-        local_pod_entry e;
-        e.ip = p.ip;
-        e.port_id = port_ids.at(p.port);
-        e.state = slot;
-        e.mac_fixed = p.mac.has_value();
-        if (p.mac) {
-            learned.pod_macs[slot].set(*p.mac);
-        }
-        pods.push_back(e);
-    }
-
-    return std::make_unique<const pod_table>(cfg.node.pod_cidr, std::move(pods));
-}
-
 }  // namespace twill

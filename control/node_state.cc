@@ -8,33 +8,9 @@
 
 namespace twill {
 
-uint32_t neighbour_slots::acquire(ip4_addr ip, learned_state& learned) {
-    if (auto it = by_ip_.find(ip); it != by_ip_.end()) {
-        return it->second;
-    }
-    uint32_t slot;
-    if (!free_.empty()) {
-        slot = free_.back();
-        free_.pop_back();
-    } else {
-        slot = next_++;  // validation bounds the node count below the capacity
-    }
-    // Nothing reads a free slot (see retain_only), so it can be reset in place.
-    learned.neighbours[slot].mac.clear();
-    learned.neighbours[slot].last_request_tsc.store(0, std::memory_order_relaxed);
-    by_ip_.emplace(ip, slot);
-    return slot;
-}
-
-void neighbour_slots::retain_only(const std::set<ip4_addr>& keep) {
-    for (auto it = by_ip_.begin(); it != by_ip_.end();) {
-        if (keep.contains(it->first)) {
-            ++it;
-        } else {
-            free_.push_back(it->second);
-            it = by_ip_.erase(it);
-        }
-    }
+std::string pod_identity(const config::pod& p) {
+    return fmt::format("{}/{} {} {} {}", p.ns, p.name, config::format_ip4(p.ip), p.port,
+                       p.mac ? config::format_mac(*p.mac) : "learned");
 }
 
 std::unique_ptr<const slice_table> build_slice_table(const config::node_file& cfg,
@@ -48,7 +24,12 @@ std::unique_ptr<const slice_table> build_slice_table(const config::node_file& cf
         remote_node_entry e;
         e.ip = n.ip;
         e.vtep_mac = n.vtep_mac;
-        e.neighbour = slots.acquire(n.ip, learned);
+        bool fresh;
+        e.neighbour = slots.acquire(n.ip, fresh);
+        if (fresh) {  // nothing reads a released slot, so it is reset in place
+            learned.neighbours[e.neighbour].mac.clear();
+            learned.neighbours[e.neighbour].last_request_tsc.store(0, std::memory_order_relaxed);
+        }
         make_vxlan_rewrite(params, e);
         slices.emplace_back(n.pod_cidr, uint32_t(nodes.size()));
         nodes.push_back(e);
@@ -57,15 +38,43 @@ std::unique_ptr<const slice_table> build_slice_table(const config::node_file& cf
     return std::make_unique<const slice_table>(cfg.cluster_cidr, cell_len, std::move(nodes), slices);
 }
 
+std::unique_ptr<const pod_table> build_pod_table(const config::node_file& cfg,
+                                                 const std::map<std::string, uint16_t>& port_ids,
+                                                 pod_slots& slots, learned_state& learned) {
+    std::vector<local_pod_entry> pods;
+    for (const config::pod& p : cfg.pods) {
+        if (p.port.empty()) {
+            continue;  // a pod on another node: known for its labels only
+        }
+        local_pod_entry e;
+        e.ip = p.ip;
+        e.port_id = port_ids.at(p.port);
+        bool fresh;
+        e.state = slots.acquire(pod_identity(p), fresh);
+        e.mac_fixed = p.mac.has_value();
+        if (fresh) {
+            learned.pod_macs[e.state].clear();
+            learned.pod_last_request[e.state].store(0, std::memory_order_relaxed);
+            if (p.mac) {
+                learned.pod_macs[e.state].set(*p.mac);
+            }
+        }
+        pods.push_back(e);
+    }
+    return std::make_unique<const pod_table>(cfg.node.pod_cidr, std::move(pods));
+}
+
 node_state::node_state(config::node_file cfg, const node_params& params,
-                       std::map<std::string, uint16_t> pod_ports, rte_rcu_qsbr* qsbr)
+                       std::map<std::string, uint16_t> pod_ports, rte_rcu_qsbr* qsbr,
+                       port_ops ops)
     : cfg_(std::move(cfg)),
       params_(params),
       pod_ports_(std::move(pod_ports)),
       qsbr_(qsbr),
+      ops_(std::move(ops)),
       learned_(std::make_unique<learned_state>()) {
     slices_ = build_slice_table(cfg_, params_, slots_, *learned_);
-    pods_ = build_pod_table(cfg_, pod_ports_, *learned_);
+    pods_ = build_pod_table(cfg_, pod_ports_, pod_slots_, *learned_);
     published_.slices.store(slices_.get(), std::memory_order_release);
     published_.pods.store(pods_.get(), std::memory_order_release);
 }
@@ -77,23 +86,6 @@ void node_state::wait_grace_period() {
         rte_rcu_qsbr_synchronize(qsbr_, RTE_QSBR_THRID_INVALID);
     }
 }
-
-namespace {
-
-// The local pods as the dataplane sees them: attached ports can't change without hot-plug.
-std::vector<std::string> local_pods(const config::node_file& cfg) {
-    std::vector<std::string> out;
-    for (const config::pod& p : cfg.pods) {
-        if (!p.port.empty()) {
-            out.push_back(fmt::format("{}/{} {} {} {}", p.ns, p.name, config::format_ip4(p.ip),
-                                      p.port, p.mac ? config::format_mac(*p.mac) : "learned"));
-        }
-    }
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
-}  // namespace
 
 std::vector<std::string> node_state::apply(const config::node_file& next) {
     std::vector<std::string> refused;
@@ -112,20 +104,64 @@ std::vector<std::string> node_state::apply(const config::node_file& next) {
          "cluster.vxlan");
     same(next.eal == cfg_.eal, "dpdk.eal");
     same(next.underlay_port == cfg_.underlay_port, "ports.underlay");
-    same(local_pods(next) == local_pods(cfg_), "pods with a port (no port hot-plug yet)");
     if (!refused.empty()) {
         return refused;
     }
 
-    std::unique_ptr<const slice_table> slices = build_slice_table(next, params_, slots_, *learned_);
-    published_.slices.store(slices.get(), std::memory_order_release);
-    wait_grace_period();
-    slices_ = std::move(slices);  // frees the old table: no worker can still hold it
-    std::set<ip4_addr> keep;
-    for (const config::remote_node& n : next.nodes) {
-        keep.insert(n.ip);
+    // Ports: a devargs that stays keeps its port (even if the pod on it changed); new
+    // ones are attached before anything is published, so a failure changes nothing.
+    std::map<std::string, uint16_t> ports;
+    std::vector<uint16_t> attached;
+    for (const config::pod& p : next.pods) {
+        if (p.port.empty()) {
+            continue;
+        }
+        if (auto it = pod_ports_.find(p.port); it != pod_ports_.end()) {
+            ports.emplace(p.port, it->second);
+            continue;
+        }
+        port_result r = ops_.attach ? ops_.attach(p.port) : port_result{};
+        if (!r.ok) {
+            refused.push_back(fmt::format("pod {}/{}: {}", p.ns, p.name,
+                                          ops_.attach ? r.error : "ports cannot be attached here"));
+            continue;
+        }
+        attached.push_back(r.port_id);
+        ports.emplace(p.port, r.port_id);
     }
-    slots_.retain_only(keep);
+    if (!refused.empty()) {
+        for (uint16_t port : attached) {
+            ops_.detach(port);
+        }
+        return refused;
+    }
+
+    std::unique_ptr<const slice_table> slices = build_slice_table(next, params_, slots_, *learned_);
+    std::unique_ptr<const pod_table> pods = build_pod_table(next, ports, pod_slots_, *learned_);
+    published_.slices.store(slices.get(), std::memory_order_release);
+    published_.pods.store(pods.get(), std::memory_order_release);
+    wait_grace_period();
+    // No worker holds the old tables now, nor polls or sends to a port they alone had.
+    slices_ = std::move(slices);
+    pods_ = std::move(pods);
+    for (const auto& [devargs, port] : pod_ports_) {
+        if (!ports.contains(devargs) && ops_.detach) {
+            ops_.detach(port);
+        }
+    }
+    pod_ports_ = std::move(ports);
+    std::set<ip4_addr> nodes;
+    for (const config::remote_node& n : next.nodes) {
+        nodes.insert(n.ip);
+    }
+    slots_.retain_only(nodes);
+    std::set<std::string> local;
+    for (const config::pod& p : next.pods) {
+        if (!p.port.empty()) {
+            local.insert(pod_identity(p));
+        }
+    }
+    pod_slots_.retain_only(local);
     cfg_ = next;
     return {};
 }

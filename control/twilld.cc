@@ -5,7 +5,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -48,7 +47,7 @@ constexpr unsigned mbuf_cache = 256;
 // receive rings at start), the per-lcore caches and packets in flight.
 unsigned pool_size(size_t ports) {
     size_t need = ports * (rx_descriptors + tx_descriptors) + 2 * mbuf_cache + 4096;
-    return unsigned(std::bit_ceil(std::max<size_t>(need, 16384)) - 1);
+    return unsigned(std::max<size_t>(need, 16383));
 }
 
 bool has_arg(const std::vector<std::string>& args, std::initializer_list<const char*> names) {
@@ -160,11 +159,8 @@ int run(const std::string& path) {
         return 1;
     }
 
-    size_t nb_ports = 1;
-    for (const config::pod& p : cfg.pods) {
-        nb_ports += p.port.empty() ? 0 : 1;
-    }
-    rte_mempool* pool = rte_pktmbuf_pool_create("twill_mbufs", pool_size(nb_ports), mbuf_cache, 0,
+    // Sized for every port the process may have: pods are attached at run time too.
+    rte_mempool* pool = rte_pktmbuf_pool_create("twill_mbufs", pool_size(RTE_MAX_ETHPORTS), mbuf_cache, 0,
                                                 RTE_MBUF_DEFAULT_BUF_SIZE, int(rte_socket_id()));
     if (pool == nullptr) {
         fmt::print(stderr, "twilld: cannot create the mbuf pool: {} (raise -m in dpdk.eal)\n",
@@ -209,7 +205,19 @@ int run(const std::string& path) {
     if (qsbr == nullptr || rte_rcu_qsbr_init(qsbr, RTE_MAX_LCORE) != 0) {
         return fail("cannot set up RCU state");
     }
-    node_state state(cfg, params, pod_ports, qsbr);
+    node_state state(cfg, params, pod_ports, qsbr,
+                     port_ops{[pool](const std::string& devargs) { return attach_port(devargs, pool, true); },
+                              detach_port});
+    auto port_list = [&] {
+        std::vector<named_port> list{{underlay.port_id, "underlay", port_name(underlay.port_id)}};
+        for (const config::pod& p : state.desired().pods) {
+            if (!p.port.empty()) {
+                uint16_t id = state.pod_ports().at(p.port);
+                list.push_back({id, fmt::format("pod {}/{}", p.ns, p.name), port_name(id)});
+            }
+        }
+        return list;
+    };
     auto counters = std::make_unique<worker_counters>();
     worker_args wargs{&params, &state.published(), &state.learned(), counters.get(), pool, qsbr,
                       worker_lcore, &stop};
@@ -228,7 +236,8 @@ int run(const std::string& path) {
             problems = state.apply(next.cfg);
         }
         if (problems.empty()) {
-            fmt::print("twilld: reload of {} applied ({} remote nodes)\n", path, next.cfg.nodes.size());
+            fmt::print("twilld: reload of {} applied ({} remote nodes, {} local pods)\n", path,
+                       next.cfg.nodes.size(), state.pod_ports().size());
         } else {
             fmt::print("twilld: reload of {} rejected, nothing changed:\n", path);
             for (const std::string& p : problems) {
@@ -238,19 +247,19 @@ int run(const std::string& path) {
         std::fflush(stdout);
     };
     report = [&] {
-        std::string text = counters_report(cfg.node.name, ports, all_counters, 1);
+        std::string text = counters_report(cfg.node.name, port_list(), all_counters, 1);
         fmt::print("{}", text);
         std::fflush(stdout);
     };
     fmt::print("twilld: running: node {} ({}), slice {}, VTEP MAC {}, {} ports, worker lcore {}\n",
                cfg.node.name, config::format_ip4(cfg.node.ip), config::format_prefix(cfg.node.pod_cidr),
-               config::format_mac(cfg.node.vtep_mac), ports.size(), worker_lcore);
+               config::format_mac(cfg.node.vtep_mac), port_list().size(), worker_lcore);
     std::fflush(stdout);
     io.run();
 
     rte_eal_mp_wait_lcore();
     report();
-    for (const named_port& p : ports) {
+    for (const named_port& p : port_list()) {
         detach_port(p.id);
     }
     fmt::print("twilld: mbufs still in use after stop: {}\n", rte_mempool_in_use_count(pool));

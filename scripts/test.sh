@@ -83,11 +83,14 @@ done
 echo "ok - $p config files checked"
 record "twilld --check" "$p" "$f"
 
-if ((run_lab)); then
-  note "lab integration test (kernel flannel node <-> twill node, in namespaces)"
+# A script that prints "N passed, M failed" as its last count.
+run_counted() {  # run_counted NAME COMMAND...
+  local name=$1 log line p f rc
+  shift
+  note "$name"
   log=$(mktemp)
   set +e
-  scripts/lab.sh test 2>&1 | tee "$log"
+  "$@" 2>&1 | tee "$log"
   rc=${PIPESTATUS[0]}
   set -e
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$log" | tail -n 1 || true)
@@ -97,8 +100,14 @@ if ((run_lab)); then
     p=0 f=1
   fi
   if ((rc != 0 && f == 0)); then f=1; fi
-  record "lab integration" "$p" "$f"
+  record "$name" "$p" "$f"
   rm -f "$log"
+}
+
+if ((run_lab)); then
+  run_counted "lab integration test (kernel flannel node <-> twill node, in namespaces)" \
+    scripts/lab.sh test
+  run_counted "lab live changes (SIGHUP: pod hot-plug, rejected file)" tests/lab/live.sh
 fi
 
 echo

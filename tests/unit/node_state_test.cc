@@ -97,10 +97,55 @@ TEST_CASE("a change that needs a restart is refused whole, tables untouched", "[
     CHECK(node.state().published().slices.load() == before);
     CHECK(node.state().desired().nodes.size() == 2);
 
-    auto pods = edited("pod-b2, ip: 172.25.2.3", "pod-b2, ip: 172.25.2.4");
-    refused = node.state().apply(pods);
+}
+
+TEST_CASE("pods come and go at run time: ports attached first, detached after the swap",
+          "[state]") {
+    config::node_file cfg = parse(default_node_yaml);
+    node_params params = make_params(cfg, 0, underlay_mac, 1'000'000);
+    std::vector<std::string> log;
+    bool attach_fails = false;
+    port_ops ops{[&](const std::string& devargs) {
+                     log.push_back("attach " + devargs);
+                     port_result r;
+                     r.ok = !attach_fails;
+                     r.port_id = 9;
+                     r.error = "no such interface";
+                     return r;
+                 },
+                 [&](uint16_t port) { log.push_back("detach " + std::to_string(port)); }};
+    node_state state(cfg, params, {{"pb1", 1}, {"pb2", 2}}, nullptr, ops);
+
+    // A new pod on a new port; pod-b1 goes (its port with it).
+    std::string yaml = default_node_yaml;
+    yaml.replace(yaml.find("  - {name: pod-b1, ip: 172.25.2.2, port: \"pb1\"}\n"),
+                 std::string("  - {name: pod-b1, ip: 172.25.2.2, port: \"pb1\"}\n").size(),
+                 "  - {name: pod-b9, ip: 172.25.2.9, port: \"pb9\"}\n");
+    const config::node_file next = parse(yaml);
+
+    attach_fails = true;
+    auto refused = state.apply(next);
     REQUIRE(refused.size() == 1);
-    CHECK_THAT(refused[0], Catch::Contains("pods with a port"));
+    CHECK_THAT(refused[0], Catch::Contains("pod default/pod-b9: no such interface"));
+    CHECK(state.pod_ports() == std::map<std::string, uint16_t>{{"pb1", 1}, {"pb2", 2}});
+    CHECK(state.published().pods.load()->lookup(ip4("172.25.2.2")) != no_index);
+
+    attach_fails = false;
+    log.clear();
+    REQUIRE(state.apply(next).empty());
+    CHECK(log == std::vector<std::string>{"attach pb9", "detach 1"});
+    const pod_table* pods = state.published().pods.load();
+    CHECK(pods->lookup(ip4("172.25.2.2")) == no_index);
+    REQUIRE(pods->lookup(ip4("172.25.2.9")) != no_index);
+    CHECK(pods->pod(pods->lookup(ip4("172.25.2.9"))).port_id == 9);
+    CHECK(pods->by_port(1) == no_index);
+
+    // Back to the fixture's pods, with pod-b2 at a new address on the same port: pb2 is
+    // kept (no detach, no attach), pod-b1 comes back on pb1, pod-b9 goes.
+    log.clear();
+    REQUIRE(state.apply(edited("pod-b2, ip: 172.25.2.3", "pod-b2, ip: 172.25.2.4")).empty());
+    CHECK(log == std::vector<std::string>{"attach pb1", "detach 9"});
+    CHECK(state.published().pods.load()->lookup(ip4("172.25.2.4")) != no_index);
 }
 
 TEST_CASE("swaps under a concurrent reader: no reader sees freed memory", "[state][rcu]") {
