@@ -47,21 +47,13 @@ struct [[gnu::packed]] mac_addr {
     }
     constexpr bool is_zero() const { return bytes == std::array<uint8_t, 6>{}; }
     constexpr bool is_multicast() const { return bytes[0] & 0x01; }
-    // Packs into the low 48 bits, so a MAC fits one atomic word.
+    // The six bytes as one number, most significant first.
     constexpr uint64_t to_u64() const {
         uint64_t v = 0;
         for (uint8_t b : bytes) {
             v = v << 8 | b;
         }
         return v;
-    }
-    static constexpr mac_addr from_u64(uint64_t v) {
-        mac_addr m;
-        for (int i = 5; i >= 0; --i) {
-            m.bytes[i] = uint8_t(v);
-            v >>= 8;
-        }
-        return m;
     }
 };
 
