@@ -4,6 +4,38 @@
 
 namespace twill {
 
+nlohmann::json counters_json(const std::vector<named_port>& ports,
+                             const worker_counters* const* workers, size_t nb_workers) {
+    auto sum = [&](auto field) {
+        uint64_t total = 0;
+        for (size_t w = 0; w < nb_workers; ++w) {
+            total += field(*workers[w]).get();
+        }
+        return total;
+    };
+    nlohmann::json out = {{"ports", nlohmann::json::array()}, {"drops", nlohmann::json::object()}};
+    for (const named_port& p : ports) {
+        const uint16_t id = p.id;
+        out["ports"].push_back({
+            {"id", id}, {"role", p.role}, {"device", p.name},
+            {"rxPackets", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].rx_packets; })},
+            {"rxBytes", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].rx_bytes; })},
+            {"txPackets", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_packets; })},
+            {"txBytes", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_bytes; })},
+            {"txFailed", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_failed; })},
+        });
+    }
+    for (const drop_reason_info& r : drop_reasons) {
+        const unsigned num = r.number;
+        out["drops"][std::string(r.name)] =
+            sum([num](const worker_counters& c) -> const counter& { return c.drops[num]; });
+    }
+    out["encapsulated"] = sum([](const worker_counters& c) -> const counter& { return c.encapsulated; });
+    out["decapsulated"] = sum([](const worker_counters& c) -> const counter& { return c.decapsulated; });
+    out["deliveredLocal"] = sum([](const worker_counters& c) -> const counter& { return c.delivered_local; });
+    return out;
+}
+
 std::string counters_report(const std::string& node, const std::vector<named_port>& ports,
                             const worker_counters* const* workers, size_t nb_workers) {
     auto sum = [&](auto field) {

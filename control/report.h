@@ -5,6 +5,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "dataplane/counters.h"
 
 namespace twill {
@@ -14,6 +16,10 @@ struct named_port {
     std::string role;  // "underlay", "pod default/web-1"
     std::string name;  // the ethdev name
 };
+
+// The same as JSON, for the control API.
+nlohmann::json counters_json(const std::vector<named_port>& ports,
+                             const worker_counters* const* workers, size_t nb_workers);
 
 std::string counters_report(const std::string& node, const std::vector<named_port>& ports,
                             const worker_counters* const* workers, size_t nb_workers);

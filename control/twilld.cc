@@ -28,6 +28,8 @@
 #include "control/config.h"
 #include "control/eal.h"
 #include "control/node_state.h"
+#include "control/api.h"
+#include "control/control_socket.h"
 #include "control/ports.h"
 #include "control/report.h"
 #include "dataplane/worker/worker.h"
@@ -37,7 +39,9 @@ namespace {
 using namespace twill;
 
 constexpr const char* usage =
-    "usage: twilld --config FILE    run the node described by FILE\n"
+    "usage: twilld --config FILE [--socket PATH]\n"
+    "                               run the node described by FILE; control socket at PATH\n"
+    "                               (default /run/twill/twilld.sock)\n"
     "       twilld --check FILE     validate FILE and exit (0 = valid)\n"
     "       twilld --version\n";
 
@@ -105,7 +109,7 @@ int check(const std::string& path) {
     return 0;
 }
 
-int run(const std::string& path) {
+int run(const std::string& path, const std::string& socket_path) {
     config::parse_result parsed = config::load_file(path);
     if (!parsed.ok()) {
         return check(path);
@@ -132,7 +136,8 @@ int run(const std::string& path) {
             } else {
                 fmt::print("twilld: {} received, stopping\n", strsignal(sig));
                 stop.store(true, std::memory_order_relaxed);
-                return;  // no more waits: io.run() returns
+                io.stop();  // the control socket keeps work pending
+                return;
             }
             signals.async_wait(on_signal);
         };
@@ -251,6 +256,18 @@ int run(const std::string& path) {
         fmt::print("{}", text);
         std::fflush(stdout);
     };
+    api_context api{state,
+                    [&] { return counters_json(port_list(), all_counters, 1); },
+                    fmt::format("twilld {} (DPDK {})", TWILL_VERSION, rte_version())};
+    control_socket control(io, socket_path, [&](const std::string& req) {
+        return handle_request(req, api);
+    });
+    if (std::string err = control.open(); !err.empty()) {
+        // The dataplane runs without it; say so loudly.
+        fmt::print(stderr, "twilld: control socket not available: {}\n", err);
+    } else {
+        fmt::print("twilld: control socket {}\n", control.path());
+    }
     fmt::print("twilld: running: node {} ({}), slice {}, VTEP MAC {}, {} ports, worker lcore {}\n",
                cfg.node.name, config::format_ip4(cfg.node.ip), config::format_prefix(cfg.node.pod_cidr),
                config::format_mac(cfg.node.vtep_mac), port_list().size(), worker_lcore);
@@ -276,7 +293,10 @@ int run(const std::string& path) {
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.size() == 2 && args[0] == "--config") {
-        return run(args[1]);
+        return run(args[1], default_socket_path);
+    }
+    if (args.size() == 4 && args[0] == "--config" && args[2] == "--socket") {
+        return run(args[1], args[3]);
     }
     if (args.size() == 2 && args[0] == "--check") {
         return check(args[1]);

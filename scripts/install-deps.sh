@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential pkg-config meson ninja-build
   dpdk dpdk-dev libdpdk-dev libnuma-dev libpcap-dev
-  libyaml-cpp-dev libfmt-dev libboost-dev catch2
+  libyaml-cpp-dev libfmt-dev libboost-dev catch2 nlohmann-json3-dev
   # lab and tests
   iproute2 iputils-ping tcpdump socat ethtool python3-scapy procps kmod
   # sanitizers (libasan/libubsan come with gcc)

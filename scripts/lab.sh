@@ -138,13 +138,16 @@ start_twilld() {
   mkdir -p "$LAB_STATE"
   : >"$LAB_LOG"
   # `ip netns exec` and setsid exec in place: $! is twilld's PID.
-  setsid ip netns exec "$NS_B" "$TWILLD" --config "$LAB_CONFIG" </dev/null >>"$LAB_LOG" 2>&1 &
+  setsid ip netns exec "$NS_B" "$TWILLD" --config "$LAB_CONFIG" --socket "$LAB_SOCKET" \
+    </dev/null >>"$LAB_LOG" 2>&1 &
   local pid=$!
   echo "$pid" >"$LAB_PIDFILE"
   lab_say "twilld started in $NS_B (pid $pid, log ${LAB_LOG#"$LAB_REPO"/})"
   local deadline=$((SECONDS + 30))
   while ! grep -q 'twilld: running' "$LAB_LOG"; do
-    if ! twilld_pid >/dev/null; then
+    # kill -0, not twilld_pid: while setsid and ip exec into twilld, /proc/PID/cmdline
+    # can read empty for a moment, which looked like an early exit.
+    if ! kill -0 "$pid" 2>/dev/null; then
       lab_err "twilld exited before it was running; its log:"
       sed 's/^/  | /' "$LAB_LOG" >&2
       rm -f "$LAB_PIDFILE"

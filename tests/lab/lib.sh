@@ -10,6 +10,7 @@ LAB_P=${TWILL_LAB_PREFIX:-twl}
 LAB_STATE="$LAB_REPO/.lab"
 LAB_LOG="$LAB_STATE/twilld.log"
 LAB_PIDFILE="$LAB_STATE/twilld.pid"
+LAB_SOCKET="$LAB_STATE/twilld.sock"   # twilld's control socket, for twillctl --socket
 LAB_CONFIG=${TWILL_LAB_CONFIG:-$LAB_REPO/config/lab-twill.yaml}
 TWILLD=${TWILLD:-build/control/twilld}
 [[ $TWILLD == /* ]] || TWILLD="$LAB_REPO/$TWILLD"

@@ -2,6 +2,7 @@
 # Live changes without a restart: with the lab up on a copy of the config, a twill pod is
 # added (its veth created, the pod appended to the file, SIGHUP), reached, removed again,
 # and a broken file is rejected with nothing changed; pods that were there keep working.
+# Then twillctl on the control socket: status, get, errors, and deletes that take effect.
 # Runs its own lab (scripts/lab.sh up/down) and removes everything it made.
 # Prints "ok - ..."/"FAIL - ..." and one "N passed, M failed" line.
 set -euo pipefail
@@ -68,6 +69,21 @@ check "SIGHUP with pod-b3 removed: applied" log_has "applied (1 remote nodes, 2 
 check "after the removal: b3 -> a1 fails" ping_fails "$ns_b3" 172.25.1.2
 check "after the removal: b1 -> a1 still works" ping_ok "$NS_B1" 172.25.1.2
 check "after the removal: b2 -> b1 still works" ping_ok "$NS_B2" 172.25.2.2
+# The same through the control socket with twillctl.
+ctl() { "$LAB_REPO/build/control/twillctl" --socket "$LAB_SOCKET" "$@"; }
+check "twillctl status" bash -c "$(declare -f ctl); LAB_REPO='$LAB_REPO' LAB_SOCKET='$LAB_SOCKET' ctl status | grep -q 'node twill-b: running, 1 remote nodes, 2 local pods'"
+check "twillctl get neighbours: kernel-a resolved" \
+  bash -c "'$LAB_REPO/build/control/twillctl' --socket '$LAB_SOCKET' get neighbours | grep -qE '^198\.18\.0\.1 +02:00:00:00:01:01 +reachable'"
+check "twillctl get pods -o json: pod-b1's MAC learned" \
+  bash -c "'$LAB_REPO/build/control/twillctl' --socket '$LAB_SOCKET' get pods -o json | grep -q '\"macSource\": \"learned\"'"
+check "twillctl get bogus: exit 1" bash -c "ctl_rc=0; '$LAB_REPO/build/control/twillctl' --socket '$LAB_SOCKET' get bogus || ctl_rc=\$?; [ \$ctl_rc = 1 ]"
+check "twillctl with no daemon at the socket: exit 3" \
+  bash -c "ctl_rc=0; '$LAB_REPO/build/control/twillctl' --socket /nonexistent/twilld.sock status || ctl_rc=\$?; [ \$ctl_rc = 3 ]"
+check "twillctl delete node kernel-a" ctl delete node kernel-a
+check "after deleting kernel-a: b1 -> a1 fails" ping_fails "$NS_B1" 172.25.1.2
+check "after deleting kernel-a: b1 -> b2 still works" ping_ok "$NS_B1" 172.25.2.3
+check "twillctl delete pod pod-b2" ctl delete pod pod-b2
+check "after deleting pod-b2: b1 -> b2 fails" ping_fails "$NS_B1" 172.25.2.3
 check "twilld still running" kill -0 "$pid"
 
 echo "$passed passed, $failed failed"

@@ -1,0 +1,160 @@
+#include "control/api.h"
+
+#include <fmt/format.h>
+
+namespace twill {
+namespace {
+
+using nlohmann::json;
+
+json error_reply(const std::string& code, const std::string& message, json details = json::array()) {
+    return {{"ok", false}, {"error", {{"code", code}, {"message", message}, {"details", details}}}};
+}
+
+json get_nodes(api_context& ctx) {
+    json items = json::array();
+    const config::node_file& cfg = ctx.state.desired();
+    items.push_back({{"name", cfg.node.name},
+                     {"ip", config::format_ip4(cfg.node.ip)},
+                     {"podCIDR", config::format_prefix(cfg.node.pod_cidr)},
+                     {"vtepMAC", config::format_mac(cfg.node.vtep_mac)},
+                     {"self", true}});
+    for (const config::remote_node& n : cfg.nodes) {
+        items.push_back({{"name", n.name},
+                         {"ip", config::format_ip4(n.ip)},
+                         {"podCIDR", config::format_prefix(n.pod_cidr)},
+                         {"vtepMAC", config::format_mac(n.vtep_mac)},
+                         {"self", false}});
+    }
+    return items;
+}
+
+json get_pods(api_context& ctx) {
+    json items = json::array();
+    const pod_table* pods = ctx.state.published().pods.load(std::memory_order_acquire);
+    for (const config::pod& p : ctx.state.desired().pods) {
+        json item = {{"name", p.name},
+                     {"namespace", p.ns},
+                     {"ip", config::format_ip4(p.ip)},
+                     {"local", !p.port.empty()}};
+        if (!p.port.empty()) {
+            item["port"] = p.port;
+            item["portId"] = ctx.state.pod_ports().at(p.port);
+            uint32_t i = pods->lookup(p.ip);
+            mac_addr mac;
+            bool known = i != no_index && ctx.state.learned().pod_macs[pods->pod(i).state].get(mac);
+            item["mac"] = known ? config::format_mac(mac) : "";
+            item["macSource"] = p.mac ? "configured" : known ? "learned" : "unknown";
+        }
+        items.push_back(item);
+    }
+    return items;
+}
+
+json get_neighbours(api_context& ctx) {
+    json items = json::array();
+    const slice_table* slices = ctx.state.published().slices.load(std::memory_order_acquire);
+    for (const remote_node_entry& n : slices->nodes()) {
+        mac_addr mac;
+        bool known = ctx.state.learned().neighbours[n.neighbour].mac.get(mac);
+        items.push_back({{"ip", config::format_ip4(n.ip)},
+                         {"mac", known ? config::format_mac(mac) : ""},
+                         {"state", known ? "reachable" : "incomplete"}});
+    }
+    return items;
+}
+
+json remove_object(api_context& ctx, const std::string& kind, const std::string& name,
+                   const std::string& ns) {
+    config::node_file next = ctx.state.desired();
+    bool found = false;
+    if (kind == "node") {
+        auto it = std::find_if(next.nodes.begin(), next.nodes.end(),
+                               [&](const config::remote_node& n) { return n.name == name; });
+        found = it != next.nodes.end();
+        if (found) {
+            next.nodes.erase(it);
+        }
+    } else {
+        auto it = std::find_if(next.pods.begin(), next.pods.end(), [&](const config::pod& p) {
+            return p.name == name && p.ns == ns;
+        });
+        found = it != next.pods.end();
+        if (found) {
+            next.pods.erase(it);
+        }
+    }
+    if (!found) {
+        return error_reply("not_found", kind == "node" ? fmt::format("no node '{}'", name)
+                                                       : fmt::format("no pod '{}/{}'", ns, name));
+    }
+    std::vector<std::string> refused = ctx.state.apply(next);
+    if (!refused.empty()) {
+        return error_reply("refused", "the change was refused; nothing changed", refused);
+    }
+    return {{"ok", true}, {"deleted", {{"kind", kind}, {"name", name}}}};
+}
+
+json handle(const json& req, api_context& ctx) {
+    if (!req.is_object() || !req.contains("verb") || !req["verb"].is_string()) {
+        return error_reply("bad_request", "a request is a JSON object with a string 'verb'");
+    }
+    const std::string verb = req["verb"];
+    auto str = [&](const char* key, const std::string& fallback = "") -> std::string {
+        return req.contains(key) && req[key].is_string() ? req[key].get<std::string>() : fallback;
+    };
+    if (verb == "version") {
+        return {{"ok", true}, {"version", ctx.version}};
+    }
+    if (verb == "status") {
+        const config::node_file& cfg = ctx.state.desired();
+        return {{"ok", true},
+                {"node", cfg.node.name},
+                {"version", ctx.version},
+                {"remoteNodes", cfg.nodes.size()},
+                {"localPods", ctx.state.pod_ports().size()}};
+    }
+    if (verb == "get") {
+        const std::string kind = str("kind");
+        if (kind == "nodes") {
+            return {{"ok", true}, {"items", get_nodes(ctx)}};
+        }
+        if (kind == "pods") {
+            return {{"ok", true}, {"items", get_pods(ctx)}};
+        }
+        if (kind == "neighbours") {
+            return {{"ok", true}, {"items", get_neighbours(ctx)}};
+        }
+        if (kind == "stats") {
+            return {{"ok", true}, {"stats", ctx.stats ? ctx.stats() : json::object()}};
+        }
+        return error_reply("bad_request",
+                           fmt::format("unknown kind '{}' for get; expected nodes, pods, "
+                                       "neighbours or stats", kind));
+    }
+    if (verb == "delete") {
+        const std::string kind = str("kind");
+        const std::string name = str("name");
+        if (kind != "node" && kind != "pod") {
+            return error_reply("bad_request",
+                               fmt::format("unknown kind '{}' for delete; expected node or pod", kind));
+        }
+        if (name.empty()) {
+            return error_reply("bad_request", "delete needs a 'name'");
+        }
+        return remove_object(ctx, kind, name, str("namespace", "default"));
+    }
+    return error_reply("bad_request",
+                       fmt::format("unknown verb '{}'; expected get, delete, version or status", verb));
+}
+
+}  // namespace
+
+std::string handle_request(const std::string& line, api_context& ctx) {
+    json req = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    json reply = req.is_discarded() ? error_reply("bad_request", "the request is not valid JSON")
+                                    : handle(req, ctx);
+    return reply.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace twill

@@ -1,0 +1,223 @@
+// twillctl: talks to twilld's control socket. Verbs and kinds are a contract for scripts.
+//   twillctl [--socket PATH] get nodes|pods|neighbours|stats [-o json|yaml]
+//   twillctl [--socket PATH] delete node NAME | delete pod NAME [-n NAMESPACE]
+//   twillctl [--socket PATH] version | status
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "control/control_socket.h"
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* usage =
+    "usage: twillctl [--socket PATH] get nodes|pods|neighbours|stats [-o json|yaml]\n"
+    "       twillctl [--socket PATH] delete node NAME\n"
+    "       twillctl [--socket PATH] delete pod NAME [-n NAMESPACE]\n"
+    "       twillctl [--socket PATH] version | status\n";
+
+int usage_error(const std::string& why) {
+    fmt::print(stderr, "twillctl: {}\n{}", why, usage);
+    return 2;
+}
+
+YAML::Node to_yaml(const json& j) {
+    if (j.is_object()) {
+        YAML::Node n(YAML::NodeType::Map);
+        for (const auto& [k, v] : j.items()) {
+            n[k] = to_yaml(v);
+        }
+        return n;
+    }
+    if (j.is_array()) {
+        YAML::Node n(YAML::NodeType::Sequence);
+        for (const auto& v : j) {
+            n.push_back(to_yaml(v));
+        }
+        return n;
+    }
+    if (j.is_string()) {
+        return YAML::Node(j.get<std::string>());
+    }
+    return YAML::Node(j.dump());
+}
+
+std::string cell(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// Columns in order; each row's missing keys print as "-".
+void print_table(const json& items, const std::vector<std::pair<std::string, std::string>>& cols) {
+    std::vector<std::vector<std::string>> rows;
+    std::vector<size_t> width;
+    std::vector<std::string> head;
+    for (const auto& [title, key] : cols) {
+        head.push_back(title);
+        width.push_back(title.size());
+    }
+    for (const json& it : items) {
+        std::vector<std::string> row;
+        for (size_t c = 0; c < cols.size(); ++c) {
+            std::string v = it.contains(cols[c].second) ? cell(it[cols[c].second]) : "-";
+            v = v.empty() ? "-" : v;
+            width[c] = std::max(width[c], v.size());
+            row.push_back(v);
+        }
+        rows.push_back(row);
+    }
+    auto print_row = [&](const std::vector<std::string>& r) {
+        std::string line;
+        for (size_t c = 0; c < r.size(); ++c) {
+            line += c + 1 < r.size() ? fmt::format("{:<{}}  ", r[c], width[c]) : r[c];
+        }
+        fmt::print("{}\n", line);
+    };
+    print_row(head);
+    for (const auto& r : rows) {
+        print_row(r);
+    }
+}
+
+void print_human(const std::string& verb, const std::string& kind, const json& reply) {
+    if (verb == "version") {
+        fmt::print("{}\n", cell(reply["version"]));
+    } else if (verb == "status") {
+        fmt::print("node {}: running, {} remote nodes, {} local pods ({})\n", cell(reply["node"]),
+                   cell(reply["remoteNodes"]), cell(reply["localPods"]), cell(reply["version"]));
+    } else if (verb == "delete") {
+        fmt::print("{} {} deleted\n", cell(reply["deleted"]["kind"]), cell(reply["deleted"]["name"]));
+    } else if (kind == "nodes") {
+        print_table(reply["items"], {{"NAME", "name"}, {"IP", "ip"}, {"POD CIDR", "podCIDR"},
+                                     {"VTEP MAC", "vtepMAC"}, {"SELF", "self"}});
+    } else if (kind == "pods") {
+        print_table(reply["items"], {{"NAMESPACE", "namespace"}, {"NAME", "name"}, {"IP", "ip"},
+                                     {"LOCAL", "local"}, {"PORT", "portId"}, {"MAC", "mac"},
+                                     {"MAC SOURCE", "macSource"}});
+    } else if (kind == "neighbours") {
+        print_table(reply["items"], {{"IP", "ip"}, {"MAC", "mac"}, {"STATE", "state"}});
+    } else if (kind == "stats") {
+        const json& s = reply["stats"];
+        print_table(s["ports"], {{"PORT", "id"}, {"ROLE", "role"}, {"DEVICE", "device"},
+                                 {"RX PKTS", "rxPackets"}, {"RX BYTES", "rxBytes"},
+                                 {"TX PKTS", "txPackets"}, {"TX BYTES", "txBytes"},
+                                 {"TX FAIL", "txFailed"}});
+        fmt::print("\nencapsulated {}  decapsulated {}  delivered locally {}\n",
+                   cell(s["encapsulated"]), cell(s["decapsulated"]), cell(s["deliveredLocal"]));
+        bool any = false;
+        for (const auto& [name, n] : s["drops"].items()) {
+            if (n.get<uint64_t>() != 0) {
+                fmt::print("{}drop {}: {}\n", any ? "" : "\n", name, cell(n));
+                any = true;
+            }
+        }
+        if (!any) {
+            fmt::print("\nno drops\n");
+        }
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    std::string socket_path = twill::default_socket_path;
+    std::string output = "table";
+    std::string ns = "default";
+    std::vector<std::string> words;
+    for (size_t i = 0; i < args.size(); ++i) {
+        const std::string& a = args[i];
+        auto value = [&]() -> std::string {
+            return i + 1 < args.size() ? args[++i] : std::string();
+        };
+        if (a == "--socket") {
+            socket_path = value();
+        } else if (a == "-o" || a == "--output") {
+            output = value();
+        } else if (a == "-n" || a == "--namespace") {
+            ns = value();
+        } else if (a == "-h" || a == "--help") {
+            fmt::print("{}", usage);
+            return 0;
+        } else {
+            words.push_back(a);
+        }
+    }
+    if (output != "table" && output != "json" && output != "yaml") {
+        return usage_error(fmt::format("unknown output '{}': table, json or yaml", output));
+    }
+    if (words.empty()) {
+        return usage_error("no verb");
+    }
+    const std::string verb = words[0];
+    json req = {{"verb", verb}};
+    std::string kind;
+    if (verb == "get") {
+        if (words.size() != 2) {
+            return usage_error("get needs one kind: nodes, pods, neighbours or stats");
+        }
+        kind = words[1];
+        req["kind"] = kind;
+    } else if (verb == "delete") {
+        if (words.size() != 3) {
+            return usage_error("delete needs a kind (node or pod) and a name");
+        }
+        req["kind"] = words[1];
+        req["name"] = words[2];
+        req["namespace"] = ns;
+    } else if (verb != "version" && verb != "status") {
+        return usage_error(fmt::format("unknown verb '{}'", verb));
+    } else if (words.size() != 1) {
+        return usage_error(fmt::format("{} takes no arguments", verb));
+    }
+
+    boost::asio::io_context io;
+    boost::asio::local::stream_protocol::socket sock(io);
+    boost::system::error_code ec;
+    sock.connect(boost::asio::local::stream_protocol::endpoint(socket_path), ec);
+    if (ec) {
+        fmt::print(stderr, "twillctl: cannot reach twilld at {}: {} (is it running? --socket PATH)\n",
+                   socket_path, ec.message());
+        return 3;
+    }
+    std::string line = req.dump() + "\n";
+    boost::asio::write(sock, boost::asio::buffer(line), ec);
+    boost::asio::streambuf buf;
+    size_t n = ec ? 0 : boost::asio::read_until(sock, buf, '\n', ec);
+    if (ec) {
+        fmt::print(stderr, "twillctl: {}: {}\n", socket_path, ec.message());
+        return 3;
+    }
+    std::string text(boost::asio::buffers_begin(buf.data()), boost::asio::buffers_begin(buf.data()) + long(n));
+    json reply = json::parse(text, nullptr, false);
+    if (reply.is_discarded() || !reply.is_object()) {
+        fmt::print(stderr, "twillctl: twilld sent something that is not JSON\n");
+        return 3;
+    }
+    if (!reply.value("ok", false)) {
+        const json& e = reply["error"];
+        fmt::print(stderr, "twillctl: {}: {}\n", cell(e["code"]), cell(e["message"]));
+        for (const json& d : e["details"]) {
+            fmt::print(stderr, "  {}\n", cell(d));
+        }
+        return 1;
+    }
+    if (output == "json") {
+        fmt::print("{}\n", reply.dump(2));
+    } else if (output == "yaml") {
+        YAML::Emitter out;
+        out << to_yaml(reply);
+        fmt::print("{}\n", out.c_str());
+    } else {
+        print_human(verb, kind, reply);
+    }
+    return 0;
+}

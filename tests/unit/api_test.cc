@@ -1,0 +1,89 @@
+// The control API as a function: request line in, reply line out, never a throw.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "control/api.h"
+#include "tests/unit/fixture.h"
+
+using namespace twill;
+using namespace twill::test;
+using nlohmann::json;
+
+namespace {
+
+json ask(api_context& ctx, const std::string& line) {
+    json reply = json::parse(handle_request(line, ctx), nullptr, false);
+    REQUIRE(!reply.is_discarded());
+    return reply;
+}
+
+}  // namespace
+
+TEST_CASE("control API: gets, deletes and errors", "[api]") {
+    config::parse_result r = config::parse_yaml(default_node_yaml, "test.yaml");
+    REQUIRE(r.ok());
+    node_params params = make_params(r.cfg, 0, underlay_mac, 1'000'000);
+    node_state state(r.cfg, params, {{"pb1", 1}, {"pb2", 2}}, nullptr,
+                     port_ops{nullptr, [](uint16_t) {}});
+    api_context ctx{state, [] { return json{{"encapsulated", 7}}; }, "twilld test"};
+
+    SECTION("version and status") {
+        CHECK(ask(ctx, R"({"verb":"version"})")["version"] == "twilld test");
+        json s = ask(ctx, R"({"verb":"status"})");
+        CHECK(s["ok"] == true);
+        CHECK(s["node"] == "twill-b");
+        CHECK(s["remoteNodes"] == 2);
+        CHECK(s["localPods"] == 2);
+    }
+    SECTION("get nodes, pods, neighbours, stats") {
+        json nodes = ask(ctx, R"({"verb":"get","kind":"nodes"})")["items"];
+        REQUIRE(nodes.size() == 3);
+        CHECK(nodes[0]["self"] == true);
+        CHECK(nodes[1]["name"] == "kernel-a");
+        CHECK(nodes[1]["podCIDR"] == "172.25.1.0/24");
+        json pods = ask(ctx, R"({"verb":"get","kind":"pods"})")["items"];
+        REQUIRE(pods.size() == 3);
+        CHECK(pods[1]["mac"] == "0a:00:00:00:02:03");
+        CHECK(pods[1]["macSource"] == "configured");
+        CHECK(pods[0]["macSource"] == "unknown");
+        CHECK(pods[2]["local"] == false);
+        json neigh = ask(ctx, R"({"verb":"get","kind":"neighbours"})")["items"];
+        REQUIRE(neigh.size() == 2);
+        CHECK(neigh[0]["state"] == "incomplete");
+        CHECK(ask(ctx, R"({"verb":"get","kind":"stats"})")["stats"]["encapsulated"] == 7);
+    }
+    SECTION("delete a node and a pod") {
+        CHECK(ask(ctx, R"({"verb":"delete","kind":"node","name":"kernel-c"})")["ok"] == true);
+        CHECK(state.desired().nodes.size() == 1);
+        CHECK(state.published().slices.load()->lookup(ip4("172.25.3.1")) == no_index);
+        CHECK(ask(ctx, R"({"verb":"delete","kind":"pod","name":"pod-b2"})")["ok"] == true);
+        CHECK(state.published().pods.load()->lookup(ip4("172.25.2.3")) == no_index);
+    }
+    SECTION("every bad request is a structured error, and nothing changes") {
+        struct row {
+            const char* request;
+            const char* code;
+        } rows[] = {
+            {"not json", "bad_request"},
+            {"[1,2]", "bad_request"},
+            {R"({"verb":42})", "bad_request"},
+            {R"({"verb":"explode"})", "bad_request"},
+            {R"({"verb":"get","kind":"everything"})", "bad_request"},
+            {R"({"verb":"delete","kind":"service","name":"x"})", "bad_request"},
+            {R"({"verb":"delete","kind":"node"})", "bad_request"},
+            {R"({"verb":"delete","kind":"node","name":"nope"})", "not_found"},
+            {R"({"verb":"delete","kind":"pod","name":"pod-b1","namespace":"other"})", "not_found"},
+            {"\xff\xfe{", "bad_request"},
+        };
+        for (const row& rr : rows) {
+            INFO(rr.request);
+            json reply = ask(ctx, rr.request);
+            CHECK(reply["ok"] == false);
+            CHECK(reply["error"]["code"] == rr.code);
+            CHECK(!reply["error"]["message"].get<std::string>().empty());
+        }
+        CHECK(state.desired().nodes.size() == 2);
+        CHECK(state.pod_ports().size() == 2);
+    }
+}
