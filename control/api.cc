@@ -95,6 +95,39 @@ json remove_object(api_context& ctx, const std::string& kind, const std::string&
     return {{"ok", true}, {"deleted", {{"kind", kind}, {"name", name}}}};
 }
 
+json errors_json(const std::vector<config::error>& errors) {
+    json out = json::array();
+    for (const config::error& e : errors) {
+        out.push_back(config::to_string(e));
+    }
+    return out;
+}
+
+// twillctl apply: objects parsed on their own, merged into the desired state, the whole
+// checked again, then applied as one change. Any error: nothing changes.
+json apply_objects(api_context& ctx, const std::string& text, const std::string& source) {
+    config::parse_result objects = config::parse_objects_yaml(text, source);
+    if (!objects.ok()) {
+        return error_reply("invalid", "the objects are invalid; nothing changed",
+                           errors_json(objects.errors));
+    }
+    config::merged_file merged = config::merge_objects(ctx.state.desired(), objects.cfg);
+    std::vector<config::error> errors = config::validate(merged.cfg);
+    if (!errors.empty()) {
+        for (config::error& e : errors) {
+            e.path = merged.original_path(e.path);
+        }
+        return error_reply("invalid", "the result would be invalid; nothing changed",
+                           errors_json(errors));
+    }
+    std::vector<std::string> refused = ctx.state.apply(merged.cfg);
+    if (!refused.empty()) {
+        return error_reply("refused", "the change was refused; nothing changed", refused);
+    }
+    return {{"ok", true},
+            {"applied", {{"nodes", objects.cfg.nodes.size()}, {"pods", objects.cfg.pods.size()}}}};
+}
+
 json handle(const json& req, api_context& ctx) {
     if (!req.is_object() || !req.contains("verb") || !req["verb"].is_string()) {
         return error_reply("bad_request", "a request is a JSON object with a string 'verb'");
@@ -132,6 +165,12 @@ json handle(const json& req, api_context& ctx) {
                            fmt::format("unknown kind '{}' for get; expected nodes, pods, "
                                        "neighbours or stats", kind));
     }
+    if (verb == "apply") {
+        if (!req.contains("yaml") || !req["yaml"].is_string()) {
+            return error_reply("bad_request", "apply needs the file's text in 'yaml'");
+        }
+        return apply_objects(ctx, req["yaml"], str("source", "request"));
+    }
     if (verb == "delete") {
         const std::string kind = str("kind");
         const std::string name = str("name");
@@ -145,7 +184,8 @@ json handle(const json& req, api_context& ctx) {
         return remove_object(ctx, kind, name, str("namespace", "default"));
     }
     return error_reply("bad_request",
-                       fmt::format("unknown verb '{}'; expected get, delete, version or status", verb));
+                       fmt::format("unknown verb '{}'; expected apply, get, delete, version or status",
+                                   verb));
 }
 
 }  // namespace

@@ -64,7 +64,8 @@ struct map_view {
 
 class parser {
   public:
-    parser(std::string file, parse_result& out) : file_(std::move(file)), out_(out) {}
+    parser(std::string file, parse_result& out, bool objects_only = false)
+        : file_(std::move(file)), out_(out), objects_only_(objects_only) {}
 
     void parse_document(const YAML::Node& root);
     const std::set<std::string>& unusable() const { return unusable_; }
@@ -106,6 +107,7 @@ class parser {
 
     std::string file_;
     parse_result& out_;
+    bool objects_only_;  // twillctl apply: nodes and pods only
     std::set<std::string> unusable_;
 };
 
@@ -305,9 +307,22 @@ void parser::parse_document(const YAML::Node& root) {
         fail("", root, "the file is empty; expected a map with keys node, cluster and ports");
         return;
     }
-    std::optional<map_view> m = read_map(field{root, root, root}, "",
-                                         {"node", "cluster", "dpdk", "ports", "nodes", "pods"});
+    std::optional<map_view> m =
+        objects_only_ ? read_map(field{root, root, root}, "", {"nodes", "pods"})
+                      : read_map(field{root, root, root}, "",
+                                 {"node", "cluster", "dpdk", "ports", "nodes", "pods"});
     if (!m) {
+        return;
+    }
+    if (objects_only_) {
+        for_each_item(*m, "nodes", [&](const field& item, const std::string& path) {
+            out_.cfg.nodes.emplace_back();
+            parse_remote_node(item, path);
+        });
+        for_each_item(*m, "pods", [&](const field& item, const std::string& path) {
+            out_.cfg.pods.emplace_back();
+            parse_pod(item, path);
+        });
         return;
     }
     if (const field* f = find(*m, "node", true)) {
@@ -468,9 +483,11 @@ std::string to_string(const error& e) {
     return out;
 }
 
-parse_result parse_yaml(const std::string& text, const std::string& name) {
+namespace {
+
+parse_result parse_text(const std::string& text, const std::string& name, bool objects_only) {
     parse_result r;
-    parser p(name, r);
+    parser p(name, r, objects_only);
     auto syntax_error = [&](std::string message, const YAML::Mark& m) {
         r.errors.push_back({"", std::move(message), {name, m.line + 1, m.column + 1}});
     };
@@ -505,12 +522,30 @@ parse_result parse_yaml(const std::string& text, const std::string& name) {
         r.errors.push_back({"", fmt::format("cannot parse: {}", e.what()), {name, 0, 0}});
         return r;
     }
-    detail::validate(r.cfg, p.unusable(), r.errors);
+    if (!objects_only) {
+        detail::validate(r.cfg, p.unusable(), r.errors);
+    }
     // Read top to bottom, like the file.
     std::stable_sort(r.errors.begin(), r.errors.end(), [](const error& a, const error& b) {
         return std::pair(a.pos.line, a.pos.column) < std::pair(b.pos.line, b.pos.column);
     });
     return r;
+}
+
+}  // namespace
+
+parse_result parse_yaml(const std::string& text, const std::string& name) {
+    return parse_text(text, name, false);
+}
+
+parse_result parse_objects_yaml(const std::string& text, const std::string& name) {
+    return parse_text(text, name, true);
+}
+
+std::vector<error> validate(const node_file& cfg) {
+    std::vector<error> errors;
+    detail::validate(cfg, {}, errors);
+    return errors;
 }
 
 parse_result load_file(const std::string& path) {

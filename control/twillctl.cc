@@ -1,8 +1,13 @@
 // twillctl: talks to twilld's control socket. Verbs and kinds are a contract for scripts.
+//   twillctl [--socket PATH] apply -f FILE
 //   twillctl [--socket PATH] get nodes|pods|neighbours|stats [-o json|yaml]
 //   twillctl [--socket PATH] delete node NAME | delete pod NAME [-n NAMESPACE]
 //   twillctl [--socket PATH] version | status
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -22,7 +27,8 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* usage =
-    "usage: twillctl [--socket PATH] get nodes|pods|neighbours|stats [-o json|yaml]\n"
+    "usage: twillctl [--socket PATH] apply -f FILE   (nodes and pods to add or replace)\n"
+    "       twillctl [--socket PATH] get nodes|pods|neighbours|stats [-o json|yaml]\n"
     "       twillctl [--socket PATH] delete node NAME\n"
     "       twillctl [--socket PATH] delete pod NAME [-n NAMESPACE]\n"
     "       twillctl [--socket PATH] version | status\n";
@@ -95,6 +101,9 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                    cell(reply["remoteNodes"]), cell(reply["localPods"]), cell(reply["version"]));
     } else if (verb == "delete") {
         fmt::print("{} {} deleted\n", cell(reply["deleted"]["kind"]), cell(reply["deleted"]["name"]));
+    } else if (verb == "apply") {
+        fmt::print("applied: {} nodes, {} pods\n", cell(reply["applied"]["nodes"]),
+                   cell(reply["applied"]["pods"]));
     } else if (kind == "nodes") {
         print_table(reply["items"], {{"NAME", "name"}, {"IP", "ip"}, {"POD CIDR", "podCIDR"},
                                      {"VTEP MAC", "vtepMAC"}, {"SELF", "self"}});
@@ -132,6 +141,7 @@ int main(int argc, char** argv) {
     std::string socket_path = twill::default_socket_path;
     std::string output = "table";
     std::string ns = "default";
+    std::string file;
     std::vector<std::string> words;
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
@@ -142,6 +152,8 @@ int main(int argc, char** argv) {
             socket_path = value();
         } else if (a == "-o" || a == "--output") {
             output = value();
+        } else if (a == "-f" || a == "--filename") {
+            file = value();
         } else if (a == "-n" || a == "--namespace") {
             ns = value();
         } else if (a == "-h" || a == "--help") {
@@ -160,7 +172,19 @@ int main(int argc, char** argv) {
     const std::string verb = words[0];
     json req = {{"verb", verb}};
     std::string kind;
-    if (verb == "get") {
+    if (verb == "apply") {
+        if (words.size() != 1 || file.empty()) {
+            return usage_error("apply needs -f FILE");
+        }
+        std::ifstream in(file, std::ios::binary);
+        if (!in) {
+            fmt::print(stderr, "twillctl: cannot read {}: {}\n", file, std::strerror(errno));
+            return 2;
+        }
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        req["yaml"] = text;
+        req["source"] = file;
+    } else if (verb == "get") {
         if (words.size() != 2) {
             return usage_error("get needs one kind: nodes, pods, neighbours or stats");
         }

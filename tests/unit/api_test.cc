@@ -87,3 +87,62 @@ TEST_CASE("control API: gets, deletes and errors", "[api]") {
         CHECK(state.pod_ports().size() == 2);
     }
 }
+
+TEST_CASE("control API: apply adds or replaces objects, or changes nothing", "[api]") {
+    config::parse_result r = config::parse_yaml(default_node_yaml, "test.yaml");
+    REQUIRE(r.ok());
+    node_params params = make_params(r.cfg, 0, underlay_mac, 1'000'000);
+    node_state state(r.cfg, params, {{"pb1", 1}, {"pb2", 2}}, nullptr,
+                     port_ops{nullptr, [](uint16_t) {}});
+    api_context ctx{state, nullptr, "twilld test"};
+    auto apply = [&](const std::string& yaml) {
+        return ask(ctx, json{{"verb", "apply"}, {"yaml", yaml}, {"source", "objs.yaml"}}.dump());
+    };
+
+    SECTION("a new node and a replaced one") {
+        json reply = apply(R"(
+nodes:
+  - {name: kernel-d, ip: 198.18.0.4, podCIDR: 172.25.4.0/24, vtepMAC: "0e:00:00:00:04:00"}
+  - {name: kernel-c, ip: 198.18.0.3, podCIDR: 172.25.5.0/24, vtepMAC: "0e:00:00:00:03:00"}
+)");
+        CHECK(reply["ok"] == true);
+        CHECK(reply["applied"]["nodes"] == 2);
+        CHECK(state.desired().nodes.size() == 3);
+        const slice_table* t = state.published().slices.load();
+        CHECK(t->lookup(ip4("172.25.4.1")) != no_index);
+        CHECK(t->lookup(ip4("172.25.5.1")) != no_index);
+        CHECK(t->lookup(ip4("172.25.3.1")) == no_index);  // kernel-c moved to .5
+    }
+    SECTION("errors name the objects' file, line and column; nothing changes") {
+        struct row {
+            const char* what;
+            const char* yaml;
+            const char* expect;
+        } rows[] = {
+            {"a key that only a node file has", "node: {name: x}\n",
+             "unknown key 'node'; did you mean 'nodes'? (objs.yaml:1:1)"},
+            {"a bad address", "nodes:\n  - {name: kernel-d, ip: 198.18.0.400, podCIDR: 172.25.4.0/24, vtepMAC: \"0e:00:00:00:04:00\"}\n",
+             "nodes[0].ip: '198.18.0.400' is not an IPv4 address"},
+            {"a slice that overlaps the node's own (checked after the merge)",
+             "nodes:\n  - {name: kernel-d, ip: 198.18.0.4, podCIDR: 172.25.2.0/25, vtepMAC: \"0e:00:00:00:04:00\"}\n",
+             "nodes[0].podCIDR: 172.25.2.0/25 overlaps node.podCIDR 172.25.2.0/24 (objs.yaml:2:"},
+            {"a pod that would need a port it does not name",
+             "pods:\n  - {name: pod-b7, ip: 172.25.2.7}\n", "pods[0].ip: 172.25.2.7 is inside node.podCIDR"},
+        };
+        for (const row& rr : rows) {
+            INFO(rr.what);
+            json reply = apply(rr.yaml);
+            CHECK(reply["ok"] == false);
+            CHECK(reply["error"]["code"] == "invalid");
+            CHECK_THAT(reply["error"]["details"].dump(), Catch::Contains(rr.expect));
+        }
+        CHECK(state.desired().nodes.size() == 2);
+        CHECK(state.desired().pods.size() == 3);
+    }
+    SECTION("a pod on a new port with no way to attach it is refused") {
+        json reply = apply("pods:\n  - {name: pod-b7, ip: 172.25.2.7, port: pb7}\n");
+        CHECK(reply["ok"] == false);
+        CHECK(reply["error"]["code"] == "refused");
+        CHECK(state.pod_ports().size() == 2);
+    }
+}
