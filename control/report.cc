@@ -3,86 +3,100 @@
 #include <fmt/format.h>
 
 namespace twill {
+namespace {
+
+struct port_totals {
+    uint64_t rx_packets = 0, rx_bytes = 0, tx_packets = 0, tx_bytes = 0, tx_failed = 0;
+};
+
+// Every counter summed over the workers once; both reports render from this.
+struct totals {
+    std::vector<port_totals> ports;  // in the order of the named ports
+    uint64_t drops[drop_reason_slots] = {};
+    uint64_t encapsulated = 0, decapsulated = 0, delivered_local = 0;
+    uint64_t arp_replies = 0, arp_requests = 0, neighbours_learned = 0;
+};
+
+totals sum_counters(const std::vector<named_port>& ports, const worker_counters* const* workers,
+                    size_t nb_workers) {
+    totals t;
+    t.ports.resize(ports.size());
+    for (size_t w = 0; w < nb_workers; ++w) {
+        const worker_counters& c = *workers[w];
+        for (size_t i = 0; i < ports.size(); ++i) {
+            const port_counters& p = c.ports[ports[i].id];
+            t.ports[i].rx_packets += p.rx_packets.get();
+            t.ports[i].rx_bytes += p.rx_bytes.get();
+            t.ports[i].tx_packets += p.tx_packets.get();
+            t.ports[i].tx_bytes += p.tx_bytes.get();
+            t.ports[i].tx_failed += p.tx_failed.get();
+        }
+        for (unsigned d = 0; d < drop_reason_slots; ++d) {
+            t.drops[d] += c.drops[d].get();
+        }
+        t.encapsulated += c.encapsulated.get();
+        t.decapsulated += c.decapsulated.get();
+        t.delivered_local += c.delivered_local.get();
+        t.arp_replies += c.arp_replies_sent.get();
+        t.arp_requests += c.arp_requests_sent.get();
+        t.neighbours_learned += c.neighbours_learned.get();
+    }
+    return t;
+}
+
+}  // namespace
 
 nlohmann::json counters_json(const std::vector<named_port>& ports,
                              const worker_counters* const* workers, size_t nb_workers) {
-    auto sum = [&](auto field) {
-        uint64_t total = 0;
-        for (size_t w = 0; w < nb_workers; ++w) {
-            total += field(*workers[w]).get();
-        }
-        return total;
-    };
+    const totals t = sum_counters(ports, workers, nb_workers);
     nlohmann::json out = {{"ports", nlohmann::json::array()}, {"drops", nlohmann::json::object()}};
-    for (const named_port& p : ports) {
-        const uint16_t id = p.id;
-        out["ports"].push_back({
-            {"id", id}, {"role", p.role}, {"device", p.name},
-            {"rxPackets", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].rx_packets; })},
-            {"rxBytes", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].rx_bytes; })},
-            {"txPackets", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_packets; })},
-            {"txBytes", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_bytes; })},
-            {"txFailed", sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_failed; })},
-        });
+    for (size_t i = 0; i < ports.size(); ++i) {
+        const port_totals& p = t.ports[i];
+        out["ports"].push_back({{"id", ports[i].id},
+                                {"role", ports[i].role},
+                                {"device", ports[i].name},
+                                {"rxPackets", p.rx_packets},
+                                {"rxBytes", p.rx_bytes},
+                                {"txPackets", p.tx_packets},
+                                {"txBytes", p.tx_bytes},
+                                {"txFailed", p.tx_failed}});
     }
     for (const drop_reason_info& r : drop_reasons) {
-        const unsigned num = r.number;
-        out["drops"][std::string(r.name)] =
-            sum([num](const worker_counters& c) -> const counter& { return c.drops[num]; });
+        out["drops"][std::string(r.name)] = t.drops[r.number];
     }
-    out["encapsulated"] = sum([](const worker_counters& c) -> const counter& { return c.encapsulated; });
-    out["decapsulated"] = sum([](const worker_counters& c) -> const counter& { return c.decapsulated; });
-    out["deliveredLocal"] = sum([](const worker_counters& c) -> const counter& { return c.delivered_local; });
+    out["encapsulated"] = t.encapsulated;
+    out["decapsulated"] = t.decapsulated;
+    out["deliveredLocal"] = t.delivered_local;
     return out;
 }
 
 std::string counters_report(const std::string& node, const std::vector<named_port>& ports,
                             const worker_counters* const* workers, size_t nb_workers) {
-    auto sum = [&](auto field) {
-        uint64_t total = 0;
-        for (size_t w = 0; w < nb_workers; ++w) {
-            total += field(*workers[w]).get();
-        }
-        return total;
-    };
+    const totals t = sum_counters(ports, workers, nb_workers);
     std::string out = fmt::format("== twill counters (node {}) ==\n", node);
     out += fmt::format("{:<4} {:<24} {:<22} {:>10} {:>12} {:>10} {:>12} {:>8}\n", "port",
                        "role", "device", "rx_pkts", "rx_bytes", "tx_pkts", "tx_bytes",
                        "tx_fail");
-    for (const named_port& p : ports) {
-        const uint16_t id = p.id;
-        out += fmt::format(
-            "{:<4} {:<24} {:<22} {:>10} {:>12} {:>10} {:>12} {:>8}\n", id, p.role, p.name,
-            sum([id](const worker_counters& c) -> const counter& { return c.ports[id].rx_packets; }),
-            sum([id](const worker_counters& c) -> const counter& { return c.ports[id].rx_bytes; }),
-            sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_packets; }),
-            sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_bytes; }),
-            sum([id](const worker_counters& c) -> const counter& { return c.ports[id].tx_failed; }));
+    for (size_t i = 0; i < ports.size(); ++i) {
+        const port_totals& p = t.ports[i];
+        out += fmt::format("{:<4} {:<24} {:<22} {:>10} {:>12} {:>10} {:>12} {:>8}\n", ports[i].id,
+                           ports[i].role, ports[i].name, p.rx_packets, p.rx_bytes, p.tx_packets,
+                           p.tx_bytes, p.tx_failed);
     }
     out += fmt::format(
         "events: encapsulated {} decapsulated {} delivered_local {} arp_replies {} "
         "arp_requests {} neighbours_learned {}\n",
-        sum([](const worker_counters& c) -> const counter& { return c.encapsulated; }),
-        sum([](const worker_counters& c) -> const counter& { return c.decapsulated; }),
-        sum([](const worker_counters& c) -> const counter& { return c.delivered_local; }),
-        sum([](const worker_counters& c) -> const counter& { return c.arp_replies_sent; }),
-        sum([](const worker_counters& c) -> const counter& { return c.arp_requests_sent; }),
-        sum([](const worker_counters& c) -> const counter& { return c.neighbours_learned; }));
+        t.encapsulated, t.decapsulated, t.delivered_local, t.arp_replies, t.arp_requests,
+        t.neighbours_learned);
     bool any = false;
     for (const drop_reason_info& r : drop_reasons) {
-        const unsigned num = r.number;
-        uint64_t n = sum([num](const worker_counters& c) -> const counter& { return c.drops[num]; });
-        if (n != 0) {
-            if (!any) {
-                out += "drops:\n";
-                any = true;
-            }
+        if (uint64_t n = t.drops[r.number]; n != 0) {
+            out += any ? "" : "drops:\n";
+            any = true;
             out += fmt::format("  {:>3} {:<28} {:>10}  {}\n", r.number, r.name, n, r.description);
         }
     }
-    if (!any) {
-        out += "drops: none\n";
-    }
+    out += any ? "" : "drops: none\n";
     out += "== end\n";
     return out;
 }

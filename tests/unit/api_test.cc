@@ -18,14 +18,20 @@ json ask(api_context& ctx, const std::string& line) {
     return reply;
 }
 
-}  // namespace
-
-TEST_CASE("control API: gets, deletes and errors", "[api]") {
+// The fixture's node with its two pods on ports 1 and 2; no port can be attached.
+std::unique_ptr<node_state> fixture_state() {
     config::parse_result r = config::parse_yaml(default_node_yaml, "test.yaml");
     REQUIRE(r.ok());
     node_params params = make_params(r.cfg, 0, underlay_mac, 1'000'000);
-    node_state state(r.cfg, params, {{"pb1", 1}, {"pb2", 2}}, nullptr,
-                     port_ops{nullptr, [](uint16_t) {}});
+    return std::make_unique<node_state>(r.cfg, params, std::map<std::string, uint16_t>{{"pb1", 1}, {"pb2", 2}},
+                                        nullptr, port_ops{nullptr, [](uint16_t) {}});
+}
+
+}  // namespace
+
+TEST_CASE("control API: gets, deletes and errors", "[api]") {
+    std::unique_ptr<node_state> owned = fixture_state();
+    node_state& state = *owned;
     api_context ctx{state, [] { return json{{"encapsulated", 7}}; }, "twilld test"};
 
     SECTION("version and status") {
@@ -89,11 +95,8 @@ TEST_CASE("control API: gets, deletes and errors", "[api]") {
 }
 
 TEST_CASE("control API: apply adds or replaces objects, or changes nothing", "[api]") {
-    config::parse_result r = config::parse_yaml(default_node_yaml, "test.yaml");
-    REQUIRE(r.ok());
-    node_params params = make_params(r.cfg, 0, underlay_mac, 1'000'000);
-    node_state state(r.cfg, params, {{"pb1", 1}, {"pb2", 2}}, nullptr,
-                     port_ops{nullptr, [](uint16_t) {}});
+    std::unique_ptr<node_state> owned = fixture_state();
+    node_state& state = *owned;
     api_context ctx{state, nullptr, "twilld test"};
     auto apply = [&](const std::string& yaml) {
         return ask(ctx, json{{"verb", "apply"}, {"yaml", yaml}, {"source", "objs.yaml"}}.dump());
