@@ -13,13 +13,13 @@ json error_reply(const std::string& code, const std::string& message, json detai
 
 json get_nodes(api_context& ctx) {
     json items = json::array();
-    const config::node_file& cfg = ctx.state.desired();
+    const config::node_file& cfg = ctx.state.settings();
     items.push_back({{"name", cfg.node.name},
                      {"ip", config::format_ip4(cfg.node.ip)},
                      {"podCIDR", config::format_prefix(cfg.node.pod_cidr)},
                      {"vtepMAC", config::format_mac(cfg.node.vtep_mac)},
                      {"self", true}});
-    for (const config::remote_node& n : cfg.nodes) {
+    for (const auto& [name, n] : ctx.state.desired().nodes()) {
         items.push_back({{"name", n.name},
                          {"ip", config::format_ip4(n.ip)},
                          {"podCIDR", config::format_prefix(n.pod_cidr)},
@@ -32,7 +32,7 @@ json get_nodes(api_context& ctx) {
 json get_pods(api_context& ctx) {
     json items = json::array();
     const pod_table* pods = ctx.state.published().pods.load(std::memory_order_acquire);
-    for (const config::pod& p : ctx.state.desired().pods) {
+    for (const auto& [key, p] : ctx.state.desired().pods()) {
         json item = {{"name", p.name},
                      {"namespace", p.ns},
                      {"ip", config::format_ip4(p.ip)},
@@ -54,10 +54,12 @@ json get_pods(api_context& ctx) {
 json get_neighbours(api_context& ctx) {
     json items = json::array();
     const slice_table* slices = ctx.state.published().slices.load(std::memory_order_acquire);
-    for (const remote_node_entry& n : slices->nodes()) {
+    for (const auto& [name, n] : ctx.state.desired().nodes()) {
+        const remote_node_entry* e = slices->node_by_ip(n.ip);
         mac_addr mac;
-        bool known = ctx.state.learned().neighbours[n.neighbour].mac.get(mac);
+        bool known = e != nullptr && ctx.state.learned().neighbours[e->neighbour].mac.get(mac);
         items.push_back({{"ip", config::format_ip4(n.ip)},
+                         {"node", n.name},
                          {"mac", known ? config::format_mac(mac) : ""},
                          {"state", known ? "reachable" : "incomplete"}});
     }
@@ -66,29 +68,19 @@ json get_neighbours(api_context& ctx) {
 
 json remove_object(api_context& ctx, const std::string& kind, const std::string& name,
                    const std::string& ns) {
-    config::node_file next = ctx.state.desired();
-    bool found = false;
+    object_change change;
     if (kind == "node") {
-        auto it = std::find_if(next.nodes.begin(), next.nodes.end(),
-                               [&](const config::remote_node& n) { return n.name == name; });
-        found = it != next.nodes.end();
-        if (found) {
-            next.nodes.erase(it);
+        if (!ctx.state.desired().nodes().contains(name)) {
+            return error_reply("not_found", fmt::format("no node '{}'", name));
         }
+        change.delete_nodes.push_back(name);
     } else {
-        auto it = std::find_if(next.pods.begin(), next.pods.end(), [&](const config::pod& p) {
-            return p.name == name && p.ns == ns;
-        });
-        found = it != next.pods.end();
-        if (found) {
-            next.pods.erase(it);
+        if (!ctx.state.desired().pods().contains(pod_key(ns, name))) {
+            return error_reply("not_found", fmt::format("no pod '{}/{}'", ns, name));
         }
+        change.delete_pods.emplace_back(ns, name);
     }
-    if (!found) {
-        return error_reply("not_found", kind == "node" ? fmt::format("no node '{}'", name)
-                                                       : fmt::format("no pod '{}/{}'", ns, name));
-    }
-    std::vector<std::string> refused = ctx.state.apply(next);
+    std::vector<std::string> refused = ctx.state.apply(change);
     if (!refused.empty()) {
         return error_reply("refused", "the change was refused; nothing changed", refused);
     }
@@ -103,29 +95,29 @@ json errors_json(const std::vector<config::error>& errors) {
     return out;
 }
 
-// twillctl apply: objects parsed on their own, merged into the desired state, the whole
-// checked again, then applied as one change. Any error: nothing changes.
+// twillctl apply: objects parsed on their own, checked against the rest of the desired
+// state as it would be afterwards, then applied as one change. Any error: nothing changes.
 json apply_objects(api_context& ctx, const std::string& text, const std::string& source) {
     config::parse_result objects = config::parse_objects_yaml(text, source);
     if (!objects.ok()) {
         return error_reply("invalid", "the objects are invalid; nothing changed",
                            errors_json(objects.errors));
     }
-    config::merged_file merged = config::merge_objects(ctx.state.desired(), objects.cfg);
-    std::vector<config::error> errors = config::validate(merged.cfg);
+    std::vector<config::error> errors = ctx.state.desired().check(objects.cfg);
     if (!errors.empty()) {
-        for (config::error& e : errors) {
-            e.path = merged.original_path(e.path);
-        }
         return error_reply("invalid", "the result would be invalid; nothing changed",
                            errors_json(errors));
     }
-    std::vector<std::string> refused = ctx.state.apply(merged.cfg);
+    object_change change;
+    change.nodes = std::move(objects.cfg.nodes);
+    change.pods = std::move(objects.cfg.pods);
+    const size_t nodes = change.nodes.size(), pods = change.pods.size();
+    std::vector<std::string> refused = ctx.state.apply(change);
     if (!refused.empty()) {
         return error_reply("refused", "the change was refused; nothing changed", refused);
     }
     return {{"ok", true},
-            {"applied", {{"nodes", objects.cfg.nodes.size()}, {"pods", objects.cfg.pods.size()}}}};
+            {"applied", {{"nodes", nodes}, {"pods", pods}}}};
 }
 
 json handle(const json& req, api_context& ctx) {
@@ -140,11 +132,10 @@ json handle(const json& req, api_context& ctx) {
         return {{"ok", true}, {"version", ctx.version}};
     }
     if (verb == "status") {
-        const config::node_file& cfg = ctx.state.desired();
         return {{"ok", true},
-                {"node", cfg.node.name},
+                {"node", ctx.state.settings().node.name},
                 {"version", ctx.version},
-                {"remoteNodes", cfg.nodes.size()},
+                {"remoteNodes", ctx.state.desired().nodes().size()},
                 {"localPods", ctx.state.pod_ports().size()}};
     }
     if (verb == "get") {

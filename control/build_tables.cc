@@ -27,46 +27,30 @@ std::string pod_identity(const config::pod& p) {
                        p.mac ? config::format_mac(*p.mac) : "learned");
 }
 
-std::unique_ptr<const slice_table> build_slice_table(const config::node_file& cfg,
-                                                     const node_params& params,
-                                                     neighbour_slots& slots,
-                                                     learned_state& learned) {
-    std::vector<remote_node_entry> nodes;
-    std::vector<std::pair<ip4_prefix, uint32_t>> slices;
-    uint8_t cell_len = cfg.cluster_cidr.len;
-    for (const config::remote_node& n : cfg.nodes) {
-        remote_node_entry e;
-        e.ip = n.ip;
-        e.vtep_mac = n.vtep_mac;
-        bool fresh;
-        e.neighbour = slots.acquire(n.ip, fresh);
-        if (fresh) {  // nothing reads a released slot, so it is reset in place
-            learned.neighbours[e.neighbour].mac.clear();
-            learned.neighbours[e.neighbour].last_request_tsc.store(0, std::memory_order_relaxed);
-        }
-        make_vxlan_rewrite(params, e);
-        slices.emplace_back(n.pod_cidr, uint32_t(nodes.size()));
-        nodes.push_back(e);
-        cell_len = std::max(cell_len, n.pod_cidr.len);
-    }
-    return std::make_unique<const slice_table>(cfg.cluster_cidr, cell_len, std::move(nodes), slices);
+std::unique_ptr<const remote_node_entry> make_node_entry(const config::remote_node& n,
+                                                         const node_params& params, uint32_t slot) {
+    auto e = std::make_unique<remote_node_entry>();
+    e->ip = n.ip;
+    e->vtep_mac = n.vtep_mac;
+    e->pod_cidr = n.pod_cidr;
+    e->neighbour = slot;
+    make_vxlan_rewrite(params, *e);
+    return e;
 }
 
-std::unique_ptr<const pod_table> build_pod_table(const config::node_file& cfg,
+std::unique_ptr<const pod_table> build_pod_table(const ip4_prefix& slice,
+                                                 const std::map<pod_key, config::pod>& local,
                                                  const std::map<std::string, uint16_t>& port_ids,
                                                  pod_slots& slots, learned_state& learned) {
     std::vector<local_pod_entry> pods;
-    for (const config::pod& p : cfg.pods) {
-        if (p.port.empty()) {
-            continue;  // a pod on another node: known for its labels only
-        }
+    for (const auto& [key, p] : local) {
         local_pod_entry e;
         e.ip = p.ip;
         e.port_id = port_ids.at(p.port);
         bool fresh;
         e.state = slots.acquire(pod_identity(p), fresh);
         e.mac_fixed = p.mac.has_value();
-        if (fresh) {
+        if (fresh) {  // nothing reads a released slot, so it is reset in place
             learned.pod_macs[e.state].clear();
             learned.pod_last_request[e.state].store(0, std::memory_order_relaxed);
             if (p.mac) {
@@ -75,7 +59,7 @@ std::unique_ptr<const pod_table> build_pod_table(const config::node_file& cfg,
         }
         pods.push_back(e);
     }
-    return std::make_unique<const pod_table>(cfg.node.pod_cidr, std::move(pods));
+    return std::make_unique<const pod_table>(slice, std::move(pods));
 }
 
 }  // namespace twill

@@ -46,6 +46,8 @@ struct remote_node {
     ip4_addr ip;
     ip4_prefix pod_cidr;
     mac_addr vtep_mac;
+
+    bool operator==(const remote_node&) const = default;
 };
 
 struct pod {
@@ -54,6 +56,8 @@ struct pod {
     ip4_addr ip;
     std::string port;             // DPDK devargs; empty = a pod on another node
     std::optional<mac_addr> mac;  // learned from the pod's traffic when absent
+
+    bool operator==(const pod&) const = default;
 };
 
 struct node_file {
@@ -81,21 +85,11 @@ parse_result parse_yaml(const std::string& text, const std::string& name);
 parse_result load_file(const std::string& path);
 
 // Objects to add or replace in a running node (twillctl apply): a map with `nodes` and
-// `pods` only, each checked on its own; cross-key checks come after the merge (validate).
+// `pods` only, each checked on its own; desired_state::check relates them to the rest.
 parse_result parse_objects_yaml(const std::string& text, const std::string& name);
 
 // The cross-key checks of parse_yaml on a whole node file, e.g. after a merge.
 std::vector<error> validate(const node_file& cfg);
-
-// `base` with `objects`' nodes and pods added, or replacing those of the same name (and
-// namespace); positions of merged entries point into the objects' file.
-struct merged_file {
-    node_file cfg;
-    std::map<std::string, std::string> origin;  // "nodes[3]" (merged) -> "nodes[0]" (objects)
-    // A merged path as the objects' file would name it, for error messages.
-    std::string original_path(const std::string& path) const;
-};
-merged_file merge_objects(const node_file& base, const node_file& objects);
 
 // The embedded EAL default: no NIC, no hugepages.
 std::vector<std::string> default_eal();

@@ -2,6 +2,7 @@
 // dataplane trusts these (e.g. it indexes node.podCIDR directly), so they are not optional.
 #include <algorithm>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include <fmt/format.h>
@@ -114,33 +115,77 @@ void validator::check_slices() {
                          format_prefix(cfg_.node.pod_cidr), min_local_slice_len));
     }
 
+    // Each slice is checked against its neighbours in address order: O(n log n), so a
+    // file with 100k nodes loads in reasonable time.
+    const ip4_prefix& own = cfg_.node.pod_cidr;
+    const bool own_ok = usable("node.podCIDR") && own.len >= min_local_slice_len;
     std::vector<std::pair<std::string, ip4_prefix>> slices;
-    slices.emplace_back("node.podCIDR", cfg_.node.pod_cidr);
-    for (size_t i = 0; i < cfg_.nodes.size(); ++i) {
-        slices.emplace_back(fmt::format("nodes[{}].podCIDR", i), cfg_.nodes[i].pod_cidr);
+    if (usable("node.podCIDR")) {
+        slices.emplace_back("node.podCIDR", own);
     }
-    std::vector<size_t> checked;  // indexes into `slices` of usable slices seen so far
-    for (size_t i = 0; i < slices.size(); ++i) {
-        const auto& [path, slice] = slices[i];
+    for (size_t i = 0; i < cfg_.nodes.size(); ++i) {
+        std::string path = fmt::format("nodes[{}].podCIDR", i);
         if (!usable(path)) {
             continue;
         }
-        std::string slice_s = format_prefix(slice);
+        const ip4_prefix& slice = cfg_.nodes[i].pod_cidr;
         if (have_cluster && !cluster.contains(slice)) {
-            fail(path, fmt::format("{} is outside cluster.clusterCIDR {}", slice_s, cluster_s));
-        } else if (have_cluster && slice.len - cluster.len > max_slice_bits) {
-            fail(path, fmt::format("{} is too small: slices of cluster.clusterCIDR {} must be /{} "
-                                   "or larger",
-                                   slice_s, cluster_s, cluster.len + max_slice_bits));
+            fail(path, fmt::format("{} is outside cluster.clusterCIDR {}", format_prefix(slice),
+                                   cluster_s));
+        } else {
+            slices.emplace_back(std::move(path), slice);
         }
-        for (size_t j : checked) {
-            if (slices[j].second.overlaps(slice)) {
-                fail(path, fmt::format("{} overlaps {} {}", slice_s, slices[j].first,
-                                       format_prefix(slices[j].second)));
-                break;
+    }
+    if (have_cluster && usable("node.podCIDR")) {
+        if (!cluster.contains(own)) {
+            fail("node.podCIDR", fmt::format("{} is outside cluster.clusterCIDR {}",
+                                             format_prefix(own), cluster_s));
+        } else if (own.len - cluster.len > max_slice_bits) {
+            fail("node.podCIDR", fmt::format("{} is too small: slices of cluster.clusterCIDR {} "
+                                             "must be /{} or larger",
+                                             format_prefix(own), cluster_s,
+                                             cluster.len + max_slice_bits));
+        }
+    }
+    // Sorted by first address, then the larger first; the order of the file breaks ties,
+    // so the later of two overlapping slices is the one reported.
+    std::vector<size_t> order(slices.size());
+    for (size_t i = 0; i < order.size(); ++i) {
+        order[i] = i;
+    }
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+        const ip4_prefix& x = slices[a].second;
+        const ip4_prefix& y = slices[b].second;
+        return std::tuple(x.addr.value, x.len, a) < std::tuple(y.addr.value, y.len, b);
+    });
+    std::vector<std::pair<size_t, size_t>> overlapping;  // (later in the file, earlier)
+    size_t reach = slices.size();  // the slice reaching furthest so far
+    for (size_t i : order) {
+        if (reach != slices.size() && slices[reach].second.overlaps(slices[i].second)) {
+            overlapping.emplace_back(std::max(i, reach), std::min(i, reach));
+            if (slices[i].second.len < slices[reach].second.len) {
+                reach = i;
             }
+            continue;
         }
-        checked.push_back(i);
+        reach = i;
+    }
+    std::sort(overlapping.begin(), overlapping.end());
+    std::vector<bool> overlaps(slices.size());
+    for (const auto& [later, earlier] : overlapping) {
+        overlaps[later] = true;
+    }
+    for (size_t i = 0; i < slices.size(); ++i) {
+        const auto& [path, slice] = slices[i];
+        if (overlaps[i]) {
+            auto it = std::lower_bound(overlapping.begin(), overlapping.end(), std::pair(i, size_t(0)));
+            fail(path, fmt::format("{} overlaps {} {}", format_prefix(slice),
+                                   slices[it->second].first, format_prefix(slices[it->second].second)));
+        } else if (own_ok && path != "node.podCIDR" && slice.len > own.len) {
+            fail(path, fmt::format("{} is smaller than this node's slice {}: every node's podCIDR "
+                                   "is cut at one length (flannel's SubnetLen)",
+                                   format_prefix(slice), format_prefix(own)));
+        }
     }
 }
 

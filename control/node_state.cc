@@ -1,23 +1,30 @@
 #include "control/node_state.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
-
 
 namespace twill {
 
-node_state::node_state(config::node_file cfg, const node_params& params,
+node_state::node_state(const config::node_file& cfg, const node_params& params,
                        std::map<std::string, uint16_t> pod_ports, rte_rcu_qsbr* qsbr,
                        port_ops ops)
-    : cfg_(std::move(cfg)),
+    : desired_(cfg),
       params_(params),
       pod_ports_(std::move(pod_ports)),
       qsbr_(qsbr),
       ops_(std::move(ops)),
-      learned_(std::make_unique<learned_state>()) {
-    slices_ = build_slice_table(cfg_, params_, slots_, *learned_);
-    pods_ = build_pod_table(cfg_, pod_ports_, pod_slots_, *learned_);
+      learned_(std::make_unique<learned_state>()),
+      slices_(std::make_unique<slice_table>(cfg.cluster_cidr, cfg.node.pod_cidr.len,
+                                            learned_state::neighbour_capacity)) {
+    std::vector<retired_ptr> unused;  // nothing reads the table yet
+    for (const auto& [name, n] : desired_.nodes()) {
+        bool fresh;
+        uint32_t slot = slots_.acquire(n.ip, fresh);
+        unused.push_back(slices_->set_node(slot, make_node_entry(n, params_, slot)));
+        unused.push_back(slices_->map_ip(n.ip, slot));
+        slices_->set_cells(n.pod_cidr, slot);
+    }
+    pods_ = build_pod_table(cfg.node.pod_cidr, desired_.local_pods(), pod_ports_, pod_slots_,
+                            *learned_);
     published_.slices.store(slices_.get(), std::memory_order_release);
     published_.pods.store(pods_.get(), std::memory_order_release);
 }
@@ -31,36 +38,37 @@ void node_state::wait_grace_period() {
 }
 
 std::vector<std::string> node_state::apply(const config::node_file& next) {
+    const config::node_file& cur = settings();
     std::vector<std::string> refused;
     auto same = [&](bool equal, const char* what) {
         if (!equal) {
             refused.push_back(fmt::format("{} changed: needs a restart in this version", what));
         }
     };
-    same(next.node.name == cfg_.node.name && next.node.ip == cfg_.node.ip &&
-             next.node.pod_cidr == cfg_.node.pod_cidr && next.node.vtep_mac == cfg_.node.vtep_mac,
+    same(next.node.name == cur.node.name && next.node.ip == cur.node.ip &&
+             next.node.pod_cidr == cur.node.pod_cidr && next.node.vtep_mac == cur.node.vtep_mac,
          "node");
-    same(next.cluster_cidr == cfg_.cluster_cidr && next.service_cidr == cfg_.service_cidr,
+    same(next.cluster_cidr == cur.cluster_cidr && next.service_cidr == cur.service_cidr,
          "cluster");
-    same(next.vxlan.vni == cfg_.vxlan.vni && next.vxlan.port == cfg_.vxlan.port &&
-             next.vxlan.mtu == cfg_.vxlan.mtu,
+    same(next.vxlan.vni == cur.vxlan.vni && next.vxlan.port == cur.vxlan.port &&
+             next.vxlan.mtu == cur.vxlan.mtu,
          "cluster.vxlan");
-    same(next.eal == cfg_.eal, "dpdk.eal");
-    same(next.underlay_port == cfg_.underlay_port, "ports.underlay");
+    same(next.eal == cur.eal, "dpdk.eal");
+    same(next.underlay_port == cur.underlay_port, "ports.underlay");
     if (!refused.empty()) {
         return refused;
     }
+    object_change change = desired_.diff(next);
+    return change.empty() ? refused : apply(change);
+}
 
+std::vector<std::string> node_state::apply(const object_change& change) {
     // Ports: a devargs that stays keeps its port (even if the pod on it changed); new
     // ones are attached before anything is published, so a failure changes nothing.
-    std::map<std::string, uint16_t> ports;
-    std::vector<uint16_t> attached;
-    for (const config::pod& p : next.pods) {
-        if (p.port.empty()) {
-            continue;
-        }
-        if (auto it = pod_ports_.find(p.port); it != pod_ports_.end()) {
-            ports.emplace(p.port, it->second);
+    std::vector<std::string> refused;
+    std::map<std::string, uint16_t> attached;
+    for (const config::pod& p : change.pods) {
+        if (p.port.empty() || pod_ports_.contains(p.port) || attached.contains(p.port)) {
             continue;
         }
         port_result r = ops_.attach ? ops_.attach(p.port) : port_result{};
@@ -69,43 +77,106 @@ std::vector<std::string> node_state::apply(const config::node_file& next) {
                                           ops_.attach ? r.error : "ports cannot be attached here"));
             continue;
         }
-        attached.push_back(r.port_id);
-        ports.emplace(p.port, r.port_id);
+        attached.emplace(p.port, r.port_id);
     }
     if (!refused.empty()) {
-        for (uint16_t port : attached) {
+        for (const auto& [devargs, port] : attached) {
             ops_.detach(port);
         }
         return refused;
     }
 
-    std::unique_ptr<const slice_table> slices = build_slice_table(next, params_, slots_, *learned_);
-    std::unique_ptr<const pod_table> pods = build_pod_table(next, ports, pod_slots_, *learned_);
-    published_.slices.store(slices.get(), std::memory_order_release);
-    published_.pods.store(pods.get(), std::memory_order_release);
-    wait_grace_period();
-    // No worker holds the old tables now, nor polls or sends to a port they alone had.
-    slices_ = std::move(slices);
-    pods_ = std::move(pods);
-    for (const auto& [devargs, port] : pod_ports_) {
-        if (!ports.contains(devargs) && ops_.detach) {
-            ops_.detach(port);
+    // Remote nodes, entry by entry. First what leaves: cells, address and entry of a
+    // node deleted or moved to another address, and cells its new slice no longer covers.
+    std::vector<retired_ptr> retired;
+    auto retire = [&](retired_ptr p) {
+        if (p != nullptr) {
+            retired.push_back(std::move(p));
+        }
+    };
+    std::vector<ip4_addr> gone;
+    auto withdraw = [&](const config::remote_node& old, const config::remote_node* next) {
+        bool same_ip = next != nullptr && next->ip == old.ip;
+        slices_->set_cells(old.pod_cidr, no_index, same_ip ? &next->pod_cidr : nullptr);
+        if (!same_ip) {
+            slices_->unmap_ip(old.ip);
+            retire(slices_->set_node(slots_.find(old.ip), nullptr));
+            gone.push_back(old.ip);
+        }
+    };
+    const auto& nodes = desired_.nodes();
+    for (const std::string& name : change.delete_nodes) {
+        if (auto it = nodes.find(name); it != nodes.end()) {
+            withdraw(it->second, nullptr);
         }
     }
-    pod_ports_ = std::move(ports);
-    std::set<ip4_addr> nodes;
-    for (const config::remote_node& n : next.nodes) {
-        nodes.insert(n.ip);
+    for (const config::remote_node& n : change.nodes) {
+        if (auto it = nodes.find(n.name); it != nodes.end()) {
+            withdraw(it->second, &n);
+        }
     }
-    slots_.retain_only(nodes);
-    std::set<std::string> local;
-    for (const config::pod& p : next.pods) {
-        if (!p.port.empty()) {
+    bool pods_changed = false;
+    for (const config::pod& p : change.pods) {
+        pods_changed |= !p.port.empty() || desired_.local_pods().contains(pod_key(p.ns, p.name));
+    }
+    for (const pod_key& key : change.delete_pods) {
+        pods_changed |= desired_.local_pods().contains(key);
+    }
+    desired_.record(change);
+
+    // Then what comes: the entry before the address and cells that lead to it.
+    for (const config::remote_node& n : change.nodes) {
+        bool fresh;
+        uint32_t slot = slots_.acquire(n.ip, fresh);
+        if (fresh) {  // nothing reads a released slot, so it is reset in place
+            learned_->neighbours[slot].mac.clear();
+            learned_->neighbours[slot].last_request_tsc.store(0, std::memory_order_relaxed);
+        }
+        retire(slices_->set_node(slot, make_node_entry(n, params_, slot)));
+        retire(slices_->map_ip(n.ip, slot));
+        slices_->set_cells(n.pod_cidr, slot);
+    }
+
+    // Local pods: few, so a new table.
+    std::map<std::string, uint16_t> ports;
+    std::unique_ptr<const pod_table> old_pods;
+    if (pods_changed) {
+        for (const auto& [key, p] : desired_.local_pods()) {
+            auto it = pod_ports_.find(p.port);
+            ports.emplace(p.port, it != pod_ports_.end() ? it->second : attached.at(p.port));
+        }
+        std::unique_ptr<const pod_table> pods = build_pod_table(
+            settings().node.pod_cidr, desired_.local_pods(), ports, pod_slots_, *learned_);
+        published_.pods.store(pods.get(), std::memory_order_release);
+        old_pods = std::move(pods_);
+        pods_ = std::move(pods);
+    }
+    if (retired.empty() && gone.empty() && !pods_changed) {
+        return {};  // nothing a worker may hold was replaced: additions only, say
+    }
+
+    wait_grace_period();
+    // No worker holds what was replaced now, nor polls or sends to a port only it had.
+    retired.clear();
+    old_pods.reset();
+    for (ip4_addr ip : gone) {
+        if (!desired_.has_node_ip(ip)) {
+            slots_.release(ip);
+        }
+    }
+    if (pods_changed) {
+        for (const auto& [devargs, port] : pod_ports_) {
+            if (!ports.contains(devargs) && ops_.detach) {
+                ops_.detach(port);
+            }
+        }
+        pod_ports_ = std::move(ports);
+        std::set<std::string> local;
+        for (const auto& [key, p] : desired_.local_pods()) {
             local.insert(pod_identity(p));
         }
+        pod_slots_.retain_only(local);
     }
-    pod_slots_.retain_only(local);
-    cfg_ = next;
     return {};
 }
 

@@ -1,6 +1,8 @@
-// The node's running state on the control thread: the desired state it was built from,
-// the published tables, and the change path: validate, build, publish with one release
-// store, wait for the workers' grace period (rte_rcu_qsbr), free the old table.
+// The node's running state on the control thread: the desired state, the tables workers
+// read, and the one path every change takes (a reload, `twillctl apply` or `delete`):
+// checked whole, then published entry by entry (remote nodes) or as one new table (the
+// few local pods), then, after the workers' grace period (rte_rcu_qsbr), what they may
+// still have held is freed. The cost of a change follows its size, not the state's.
 #pragma once
 
 #include <functional>
@@ -14,6 +16,7 @@
 
 #include "control/build_tables.h"
 #include "control/config.h"
+#include "control/desired.h"
 #include "control/ports.h"
 #include "dataplane/tables/tables.h"
 
@@ -27,8 +30,8 @@ struct port_ops {
 
 class node_state {
 public:
-    // `qsbr` may be null when no worker reads the tables (tests).
-    node_state(config::node_file cfg, const node_params& params,
+    // `cfg` must be valid; `qsbr` may be null when no worker reads the tables (tests).
+    node_state(const config::node_file& cfg, const node_params& params,
                std::map<std::string, uint16_t> pod_ports, rte_rcu_qsbr* qsbr, port_ops ops = {});
     ~node_state();
     node_state(const node_state&) = delete;
@@ -36,20 +39,25 @@ public:
 
     const table_set& published() const { return published_; }
     learned_state& learned() { return *learned_; }
-    const config::node_file& desired() const { return cfg_; }
+    const desired_state& desired() const { return desired_; }
+    const config::node_file& settings() const { return desired_.settings(); }
     // Local pods' devargs -> attached port.
     const std::map<std::string, uint16_t>& pod_ports() const { return pod_ports_; }
 
-    // Applies `next` as one change: remote nodes and pods change live (a new local pod's
-    // port is attached first, a removed one's detached after the grace period); the node
-    // itself, the cluster, EAL and the underlay need a restart and are refused. On any
-    // refusal or failure nothing changes, and every reason is returned; empty = applied.
+    // A reload: `next` (a valid file) replaces the desired state, as the one change that
+    // is the difference. The node itself, the cluster, EAL and the underlay need a restart
+    // and are refused. On any refusal or failure nothing changes and every reason is
+    // returned; empty = applied.
     [[nodiscard]] std::vector<std::string> apply(const config::node_file& next);
+
+    // A change already checked (desired().check) or derived from a valid file. New local
+    // pods' ports are attached first; if one cannot be, nothing changes.
+    [[nodiscard]] std::vector<std::string> apply(const object_change& change);
 
 private:
     void wait_grace_period();
 
-    config::node_file cfg_;
+    desired_state desired_;
     node_params params_;
     std::map<std::string, uint16_t> pod_ports_;
     rte_rcu_qsbr* qsbr_;
@@ -57,7 +65,7 @@ private:
     std::unique_ptr<learned_state> learned_;
     neighbour_slots slots_;
     pod_slots pod_slots_;
-    std::unique_ptr<const slice_table> slices_;
+    std::unique_ptr<slice_table> slices_;
     std::unique_ptr<const pod_table> pods_;
     table_set published_;
 };

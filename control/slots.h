@@ -35,6 +35,18 @@ public:
         by_key_.emplace(key, slot);
         return slot;
     }
+    // The slot of `key`, or ~0u when it holds none.
+    uint32_t find(const Key& key) const {
+        auto it = by_key_.find(key);
+        return it == by_key_.end() ? ~uint32_t(0) : it->second;
+    }
+    // Releases the slot of `key`, if held. Call after the grace period.
+    void release(const Key& key) {
+        if (auto it = by_key_.find(key); it != by_key_.end()) {
+            free_.push_back(it->second);
+            by_key_.erase(it);
+        }
+    }
     // Releases every slot whose key is not in `keep`. Call after the grace period.
     void retain_only(const std::set<Key>& keep) {
         for (auto it = by_key_.begin(); it != by_key_.end();) {

@@ -112,7 +112,7 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                                      {"LOCAL", "local"}, {"PORT", "portId"}, {"MAC", "mac"},
                                      {"MAC SOURCE", "macSource"}});
     } else if (kind == "neighbours") {
-        print_table(reply["items"], {{"IP", "ip"}, {"MAC", "mac"}, {"STATE", "state"}});
+        print_table(reply["items"], {{"IP", "ip"}, {"NODE", "node"}, {"MAC", "mac"}, {"STATE", "state"}});
     } else if (kind == "stats") {
         const json& s = reply["stats"];
         print_table(s["ports"], {{"PORT", "id"}, {"ROLE", "role"}, {"DEVICE", "device"},

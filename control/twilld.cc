@@ -215,7 +215,7 @@ int run(const std::string& path, const std::string& socket_path) {
                               detach_port});
     auto port_list = [&] {
         std::vector<named_port> list{{underlay.port_id, "underlay", port_name(underlay.port_id)}};
-        for (const config::pod& p : state.desired().pods) {
+        for (const auto& [key, p] : state.desired().local_pods()) {
             if (!p.port.empty()) {
                 uint16_t id = state.pod_ports().at(p.port);
                 list.push_back({id, fmt::format("pod {}/{}", p.ns, p.name), port_name(id)});

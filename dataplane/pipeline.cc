@@ -109,8 +109,8 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
         deliver_local(ctx, m, ip, to);
         return;
     }
-    uint32_t node = ctx.slices->lookup(dst);
-    if (node == no_index) [[unlikely]] {
+    const remote_node_entry* node = ctx.slices->lookup(dst);
+    if (node == nullptr) [[unlikely]] {
         ctx.drop_packet(m, p.cluster_cidr.contains(dst) ? drop::no_remote_node : drop::no_route);
         return;
     }
@@ -125,7 +125,7 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
         return;
     }
     net::decrement_ttl(*ip);
-    vxlan_encap(ctx, m, ip, header_len, total_len, ctx.slices->node(node));
+    vxlan_encap(ctx, m, ip, header_len, total_len, *node);
 }
 
 }  // namespace
@@ -153,12 +153,17 @@ void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
 
 bool neighbour_maintenance(pipeline_ctx& ctx) {
     const uint16_t underlay = ctx.params->underlay_port;
-    for (const remote_node_entry& node : ctx.slices->nodes()) {
+    const slice_table& slices = *ctx.slices;
+    for (uint32_t slot = 0, end = slices.slot_end(); slot < end; ++slot) {
+        const remote_node_entry* node = slices.node(slot);
+        if (node == nullptr) {
+            continue;
+        }
         if (!ctx.tx_room(underlay)) {
             return true;
         }
         mac_addr unused;
-        neighbour_resolve(ctx, node, unused);
+        neighbour_resolve(ctx, *node, unused);
     }
     for (const local_pod_entry& pod : ctx.pods->pods()) {
         mac_addr unused;

@@ -43,9 +43,9 @@ void arp_underlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
         return;
     }
     // Learn the next hop's MAC from anything it says, request or reply.
-    uint32_t node = ctx.slices->node_by_ip({arp->spa.get()});
-    if (node != no_index && !arp->sha.is_multicast() && !arp->sha.is_zero()) {
-        uint32_t slot = ctx.slices->node(node).neighbour;
+    const remote_node_entry* node = ctx.slices->node_by_ip({arp->spa.get()});
+    if (node != nullptr && !arp->sha.is_multicast() && !arp->sha.is_zero()) {
+        uint32_t slot = node->neighbour;
         if (ctx.learned->neighbours[slot].mac.set(arp->sha)) {
             ctx.counters->neighbours_learned.add();
         }
@@ -56,7 +56,7 @@ void arp_underlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
         reply_in_place(ctx, m, arp, p.underlay_mac, p.underlay_port);
         return;
     }
-    if (oper == net::arp_hdr::reply && node != no_index) {
+    if (oper == net::arp_hdr::reply && node != nullptr) {
         rte_pktmbuf_free(m);  // consumed: it taught us the next hop
         return;
     }

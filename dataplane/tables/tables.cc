@@ -5,24 +5,63 @@
 
 namespace twill {
 
-slice_table::slice_table(ip4_prefix cluster, uint8_t cell_len, std::vector<remote_node_entry> nodes,
-                         const std::vector<std::pair<ip4_prefix, uint32_t>>& slices)
+slice_table::slice_table(ip4_prefix cluster, uint8_t cell_len, uint32_t node_capacity)
     : cluster_(cluster),
       shift_(uint8_t(32 - cell_len)),
-      cells_(size_t(1) << (cell_len - cluster.len), no_index),
-      nodes_(std::move(nodes)) {
-    // Slices never overlap (validated), so each cell belongs to at most one slice.
-    for (const auto& [slice, index] : slices) {
-        uint32_t first = (slice.addr.value - cluster_.addr.value) >> shift_;
-        uint64_t count = slice.size() >> shift_;
-        std::fill_n(cells_.begin() + first, std::max<uint64_t>(count, 1), index);
+      capacity_(node_capacity),
+      cells_(new std::atomic<uint32_t>[size_t(1) << (cell_len - cluster.len)]),
+      nodes_(new std::atomic<const remote_node_entry*>[node_capacity]),
+      map_(std::make_unique<ip4_map>(64)),
+      by_ip_(map_.get()) {
+    for (size_t i = 0; i < size_t(1) << (cell_len - cluster.len); ++i) {
+        cells_[i].store(no_index, std::memory_order_relaxed);
     }
-    std::vector<std::pair<ip4_addr, uint32_t>> by_ip;
-    for (uint32_t i = 0; i < nodes_.size(); ++i) {
-        by_ip.emplace_back(nodes_[i].ip, i);
+    for (uint32_t i = 0; i < node_capacity; ++i) {
+        nodes_[i].store(nullptr, std::memory_order_relaxed);
     }
-    by_ip_ = ip4_map(by_ip);
 }
+
+slice_table::~slice_table() {
+    for (uint32_t i = 0; i < capacity_; ++i) {
+        delete nodes_[i].load(std::memory_order_relaxed);
+    }
+}
+
+retired_ptr slice_table::set_node(uint32_t slot, std::unique_ptr<const remote_node_entry> e) {
+    std::unique_ptr<const remote_node_entry> old(nodes_[slot].exchange(e.release(), std::memory_order_acq_rel));
+    if (slot >= slot_end_.load(std::memory_order_relaxed)) {
+        slot_end_.store(slot + 1, std::memory_order_release);
+    }
+    return retired_ptr(std::move(old));
+}
+
+void slice_table::set_cells(const ip4_prefix& slice, uint32_t slot, const ip4_prefix* keep) {
+    // Slices are validated to lie in the cluster and to be no smaller than a cell.
+    uint32_t first = (slice.addr.value - cluster_.addr.value) >> shift_;
+    uint64_t count = std::max<uint64_t>(slice.size() >> shift_, 1);
+    for (uint64_t i = 0; i < count; ++i) {
+        ip4_addr cell{uint32_t(cluster_.addr.value + ((first + i) << shift_))};
+        if (keep == nullptr || !keep->contains(cell)) {
+            cells_[first + i].store(slot, std::memory_order_release);
+        }
+    }
+}
+
+retired_ptr slice_table::map_ip(ip4_addr ip, uint32_t slot) {
+    if (map_->room()) {
+        map_->insert(ip, slot);
+        return nullptr;
+    }
+    // Full of tombstones or live keys: a fresh map sized for what is live, swapped in.
+    auto fresh = std::make_unique<ip4_map>(4 * (map_->size() + 1));
+    map_->for_each([&](ip4_addr k, uint32_t v) { fresh->insert(k, v); });
+    fresh->insert(ip, slot);
+    by_ip_.store(fresh.get(), std::memory_order_release);
+    std::swap(map_, fresh);
+    return retired_ptr(std::move(fresh));
+}
+
+void slice_table::unmap_ip(ip4_addr ip) { map_->erase(ip); }
 
 namespace {
 

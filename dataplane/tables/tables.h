@@ -1,6 +1,8 @@
-// The tables workers read. Each is immutable once published; the control thread builds a
-// new one and swaps the pointer (see rcu.h). Worker-written state (learned MACs) lives in
-// separate persistent arrays that survive swaps.
+// The tables workers read, and how the control thread changes them under the workers: the
+// slice table entry by entry, the (small) pod table by building a new one and swapping the
+// pointer; either way what a worker may still hold is freed only after every worker has
+// passed a quiescent state (rte_rcu_qsbr, see control/node_state.h). Worker-written state
+// (learned MACs) lives in separate persistent arrays that survive changes.
 #pragma once
 
 #include <array>
@@ -51,37 +53,68 @@ static_assert(sizeof(net::vxlan_encap_hdr) + sizeof(net::eth_hdr) == 64);
 struct remote_node_entry {
     ip4_addr ip;  // VTEP address = next hop on the underlay
     mac_addr vtep_mac;
-    uint32_t neighbour = no_index;  // slot in neighbour_state
+    ip4_prefix pod_cidr;
+    uint32_t neighbour = no_index;  // slot in neighbour_state, and in slice_table
     vxlan_rewrite rewrite;
 };
 
-// Pod slices of the remote nodes, looked up in O(1): the cluster CIDR is cut into
-// fixed-size cells (the longest slice length) and each cell holds a node index. rte_lpm
-// would cost a 64 MiB table per copy, twice that during a swap, which does not fit the
-// embedded `-m 512` default.
+// What a writer replaced and a worker may still hold: freed after the grace period.
+using retired_ptr = std::shared_ptr<const void>;
+
+// The remote nodes and their pod slices, one table for the life of the process, changed
+// in place entry by entry, so one change costs the same with 10 nodes or 100k.
+//
+// The cluster CIDR is cut into cells the size of the node's own slice (flannel gives
+// every node a slice of one length); each cell holds the slot of the node whose slice
+// covers it, and each slot an atomic pointer to that node's immutable entry. A changed
+// node gets a new entry and the old one is retired; slots are keyed by the node's
+// address and reused only after a grace period, so a cell read before a change never
+// leads to another node's entry. rte_lpm would cost a 64 MiB table, which does not fit
+// the embedded `-m 512` default.
 class slice_table {
 public:
-    slice_table(ip4_prefix cluster, uint8_t cell_len, std::vector<remote_node_entry> nodes,
-                const std::vector<std::pair<ip4_prefix, uint32_t>>& slices);
+    slice_table(ip4_prefix cluster, uint8_t cell_len, uint32_t node_capacity);
+    ~slice_table();
+    slice_table(const slice_table&) = delete;
+    slice_table& operator=(const slice_table&) = delete;
 
-    uint32_t lookup(ip4_addr dst) const {
-        uint32_t offset = dst.value - cluster_.addr.value;
+    // Readers (workers). Null when no node has the address.
+    const remote_node_entry* lookup(ip4_addr dst) const {
         if (!cluster_.contains(dst)) [[unlikely]] {
-            return no_index;
+            return nullptr;
         }
-        return cells_[offset >> shift_];
+        uint32_t slot = cells_[(dst.value - cluster_.addr.value) >> shift_].load(std::memory_order_relaxed);
+        return slot == no_index ? nullptr : nodes_[slot].load(std::memory_order_acquire);
     }
-    const remote_node_entry& node(uint32_t index) const { return nodes_[index]; }
-    const std::vector<remote_node_entry>& nodes() const { return nodes_; }
-    // Known node by underlay address (VXLAN source check, ARP learning).
-    uint32_t node_by_ip(ip4_addr ip) const { return by_ip_.find(ip); }
+    // The node whose underlay address is `ip` (VXLAN source check, ARP learning).
+    const remote_node_entry* node_by_ip(ip4_addr ip) const {
+        uint32_t slot = by_ip_.load(std::memory_order_acquire)->find(ip);
+        return slot == ip4_map::not_found ? nullptr : nodes_[slot].load(std::memory_order_acquire);
+    }
+    const remote_node_entry* node(uint32_t slot) const {
+        return nodes_[slot].load(std::memory_order_acquire);
+    }
+    // Slots in use are below this.
+    uint32_t slot_end() const { return slot_end_.load(std::memory_order_acquire); }
+    uint32_t capacity() const { return capacity_; }
+
+    // Writer (the control thread only). Each returns what workers may still read.
+    [[nodiscard]] retired_ptr set_node(uint32_t slot, std::unique_ptr<const remote_node_entry> e);
+    // Points every cell of `slice` at `slot` (no_index: at nothing), except the cells
+    // inside `keep`.
+    void set_cells(const ip4_prefix& slice, uint32_t slot, const ip4_prefix* keep = nullptr);
+    [[nodiscard]] retired_ptr map_ip(ip4_addr ip, uint32_t slot);
+    void unmap_ip(ip4_addr ip);
 
 private:
     ip4_prefix cluster_;
     uint8_t shift_;
-    std::vector<uint32_t> cells_;
-    std::vector<remote_node_entry> nodes_;
-    ip4_map by_ip_;
+    uint32_t capacity_;
+    std::unique_ptr<std::atomic<uint32_t>[]> cells_;
+    std::unique_ptr<std::atomic<const remote_node_entry*>[]> nodes_;
+    std::atomic<uint32_t> slot_end_{0};
+    std::unique_ptr<ip4_map> map_;  // the writer's; workers read it through by_ip_
+    std::atomic<const ip4_map*> by_ip_;
 };
 
 struct local_pod_entry {
@@ -157,7 +190,7 @@ struct neighbour_slot {
 // Worker-written state, allocated once with a fixed capacity; slots are handed out by
 // the control thread and outlive table swaps.
 struct learned_state {
-    static constexpr uint32_t neighbour_capacity = 4096;
+    static constexpr uint32_t neighbour_capacity = 1 << 17;
     static constexpr uint32_t pod_capacity = 1024;
 
     std::unique_ptr<neighbour_slot[]> neighbours{new neighbour_slot[neighbour_capacity]};
@@ -169,7 +202,7 @@ struct learned_state {
 // Fills node.rewrite for packets from this node (`p`) to `node`.
 void make_vxlan_rewrite(const node_params& p, remote_node_entry& node);
 
-// The currently published tables.
+// The currently published tables. The slice table is set once and changed in place.
 struct table_set {
     std::atomic<const slice_table*> slices{nullptr};
     std::atomic<const pod_table*> pods{nullptr};

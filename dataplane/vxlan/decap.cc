@@ -32,7 +32,7 @@ void vxlan_decap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* ip, uint32
         ctx.drop_packet(m, drop::udp_truncated);
         return;
     }
-    if (p.vxlan_known_sources_only && ctx.slices->node_by_ip(ip->src_addr()) == no_index)
+    if (p.vxlan_known_sources_only && ctx.slices->node_by_ip(ip->src_addr()) == nullptr)
         [[unlikely]] {
         ctx.drop_packet(m, drop::vxlan_unknown_source);
         return;

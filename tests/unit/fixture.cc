@@ -89,11 +89,11 @@ std::vector<out_frame> test_node::maintenance() {
 }
 
 void test_node::learn_neighbour(ip4_addr ip, const mac_addr& m) {
-    uint32_t node = ctx_.slices->node_by_ip(ip);
-    if (node == no_index) {
+    const remote_node_entry* node = ctx_.slices->node_by_ip(ip);
+    if (node == nullptr) {
         throw std::invalid_argument("not a node address");
     }
-    state_->learned().neighbours[ctx_.slices->node(node).neighbour].mac.set(m);
+    state_->learned().neighbours[node->neighbour].mac.set(m);
 }
 
 void test_node::learn_pod_mac(uint16_t port, const mac_addr& m) {

@@ -1,0 +1,77 @@
+// The node's desired state on the control thread, indexed so that a change is checked
+// and recorded in time proportional to its size, not to the state's: the node-wide
+// settings, the remote nodes and the pods, with every value that must be unique
+// (addresses, MACs, ports, pod slices) mapped to its owner.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "control/config.h"
+
+namespace twill {
+
+using pod_key = std::pair<std::string, std::string>;  // namespace, name
+
+// A change to the objects of a running node: what `twillctl apply` and `delete` ask for,
+// and what a reload comes to once diffed against the running state.
+struct object_change {
+    std::vector<config::remote_node> nodes;  // add, or replace the node of that name
+    std::vector<config::pod> pods;           // add, or replace the pod of that namespace/name
+    std::vector<std::string> delete_nodes;
+    std::vector<pod_key> delete_pods;
+    bool empty() const {
+        return nodes.empty() && pods.empty() && delete_nodes.empty() && delete_pods.empty();
+    }
+};
+
+class desired_state {
+public:
+    // `cfg` must be valid (config::validate).
+    explicit desired_state(const config::node_file& cfg);
+
+    // The node-wide part: node, cluster, EAL, underlay. Its node and pod lists are empty.
+    const config::node_file& settings() const { return settings_; }
+    const std::map<std::string, config::remote_node>& nodes() const { return nodes_; }
+    const std::map<pod_key, config::pod>& pods() const { return pods_; }
+    // Pods with a port on this node, which the pod table holds.
+    const std::map<pod_key, config::pod>& local_pods() const { return local_; }
+    bool has_node_ip(ip4_addr ip) const { return ips_.contains(ip.value); }
+
+    // The errors adding or replacing `objects`' nodes and pods would cause, checked
+    // against the rest of the state as it would be afterwards; each names a path and
+    // position in `objects`' file. The objects' own keys must have passed
+    // config::parse_objects_yaml.
+    std::vector<config::error> check(const config::node_file& objects) const;
+
+    // Records a change that is valid (checked, or the difference to a valid file).
+    void record(const object_change& c);
+
+    // What turns this state into `next` (a valid file with the same settings).
+    object_change diff(const config::node_file& next) const;
+
+private:
+    void add_node(const config::remote_node& n);
+    void erase_node(const std::string& name);
+    void add_pod(const config::pod& p);
+    void erase_pod(const pod_key& key);
+
+    config::node_file settings_;
+    std::map<std::string, config::remote_node> nodes_;
+    std::map<pod_key, config::pod> pods_;
+    std::map<pod_key, config::pod> local_;
+    // Unique values -> owner: "node/NAME", "pod/NS/NAME", or "self" for this node's.
+    std::map<uint32_t, std::string> ips_;            // node addresses
+    std::map<uint32_t, std::pair<uint32_t, std::string>> slices_;  // first -> (last, owner)
+    std::map<mac_addr, std::string> macs_;           // VTEP and pod MACs
+    std::map<uint32_t, std::string> pod_ips_;
+    std::map<std::string, std::string> ports_;       // devargs
+};
+
+std::string node_owner(const std::string& name);
+std::string pod_owner(const std::string& ns, const std::string& name);
+
+}  // namespace twill
