@@ -1,5 +1,9 @@
 #include "tests/unit/fixture.h"
 
+#include <pthread.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <stdexcept>
 
 namespace twill::test {
@@ -18,6 +22,16 @@ pods:
   - {name: pod-b2, ip: 172.25.2.3, port: "pb2", mac: "0a:00:00:00:02:03"}
   - {name: pod-a1, ip: 172.25.1.2}
 )";
+
+void leave_main_cpu() {
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (long c = cpus > 1 ? 1 : 0; c < cpus && c < CPU_SETSIZE; ++c) {
+        CPU_SET(c, &set);
+    }
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
 
 test_node::test_node(const std::string& yaml, const mac_addr& port_mac) {
     config::parse_result r = config::parse_yaml(yaml, "test.yaml");

@@ -35,6 +35,11 @@ inline const mac_addr twill_b_vtep = {{0x0e, 0x00, 0x00, 0x00, 0x02, 0x00}};
 inline const mac_addr pod_b1_mac = {{0x0a, 0x00, 0x00, 0x00, 0x02, 0x02}};
 inline const mac_addr pod_b2_mac = {{0x0a, 0x00, 0x00, 0x00, 0x02, 0x03}};
 
+// The EAL pins the main thread (lcore 0) to CPU 0, and threads it starts inherit that; a
+// test's worker thread calls this to run on the other CPUs, as a worker lcore would, so
+// that a grace period does not wait for the scheduler to switch threads.
+void leave_main_cpu();
+
 struct out_frame {
     uint16_t port;
     std::vector<uint8_t> bytes;

@@ -163,6 +163,7 @@ TEST_CASE("swaps under a concurrent reader: no reader sees freed memory", "[stat
         std::atomic<bool> done{false};
         std::atomic<uint64_t> lookups{0};
         std::thread reader([&] {
+            leave_main_cpu();
             rte_rcu_qsbr_thread_register(qsbr, 0);
             rte_rcu_qsbr_thread_online(qsbr, 0);
             while (!done.load(std::memory_order_relaxed)) {
