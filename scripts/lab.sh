@@ -7,6 +7,7 @@
 #   scripts/lab.sh test               up, run tests/lab/integration.sh, down
 #   scripts/lab.sh demo               up, a short traffic run and report, down
 #   scripts/lab.sh down               stop twilld, remove the lab's namespaces
+#   scripts/lab.sh add-kernel-c       join a second kernel flannel node to a running lab
 #   scripts/lab.sh capture-golden     record tests/data/kernel_{encap,pod_tx}.pcap
 #
 # Environment: TWILL_LAB_PREFIX (namespace prefix, default "twl"), TWILLD (binary,
@@ -21,6 +22,9 @@
 #   $P-b1 eth0 -- pb1  [$P-b  twill-b: twilld on ul0, pb1, pb2]   ul0 -- sw-b
 #   $P-b2 eth0 -- pb2
 #   pods: a1 172.25.1.2/32 (Calico), b1 172.25.2.2/32 (Calico), b2 172.25.2.3/24 (on-link)
+# and, after add-kernel-c:
+#   $P-c1 eth0 -- cali-c1 [$P-c  kernel-c: flannel.1, eth0 198.18.0.3] eth0 -- sw-c
+#   pod c1 172.25.3.2/32 (Calico), slice 172.25.3.0/24
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=../tests/lab/lib.sh
@@ -32,42 +36,12 @@ usage() {
 
 # ---------------------------------------------------------------------------- helpers
 
-ns_exists() { ip netns list | awk '{print $1}' | grep -qxF "$1"; }
-
 lab_leftovers() {
   local ns
-  for ns in "${LAB_NAMESPACES[@]}"; do
+  for ns in "${LAB_NAMESPACES[@]}" "${LAB_EXTRA_NAMESPACES[@]}"; do
     if ns_exists "$ns"; then return 0; fi
   done
   [[ -f $LAB_PIDFILE ]]
-}
-
-# Turns off checksum offload, TSO, GSO and GRO: af_packet would otherwise see frames
-# with unfinished checksums and GSO super-frames.
-no_offloads() {
-  local ns=$1 dev=$2
-  if ! nsx "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1; then
-    lab_err "warning: ethtool -K $dev (in $ns) failed"
-  fi
-}
-
-new_ns() {
-  local ns=$1
-  ip netns add "$ns"
-  # IPv6 off before any interface exists, so no ND/RS/MLD noise anywhere.
-  nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$ns" link set lo up
-}
-
-# A pod namespace $1 whose eth0 is paired with host-side veth $3 in node namespace $2.
-new_pod_veth() {
-  local pod_ns=$1 node_ns=$2 host_if=$3 pod_mac=$4 host_mac=$5
-  ip -n "$node_ns" link add "$host_if" address "$host_mac" mtu 1450 type veth \
-    peer name eth0 address "$pod_mac" mtu 1450 netns "$pod_ns"
-  no_offloads "$node_ns" "$host_if"
-  no_offloads "$pod_ns" eth0
-  ip -n "$node_ns" link set "$host_if" up
-  ip -n "$pod_ns" link set eth0 up
 }
 
 # ---------------------------------------------------------------------------- up/down
@@ -79,38 +53,15 @@ lab_build() {
   # Underlay switch.
   ip -n "$NS_SW" link add br0 type bridge stp_state 0 forward_delay 0
   ip -n "$NS_SW" link set br0 up
-  ip -n "$NS_SW" link add sw-a mtu 1500 type veth peer name eth0 address "$A_UL_MAC" mtu 1500 netns "$NS_A"
-  ip -n "$NS_SW" link add sw-b mtu 1500 type veth peer name ul0 address "$B_UL_MAC" mtu 1500 netns "$NS_B"
-  for ns in sw-a sw-b; do
-    no_offloads "$NS_SW" "$ns"
-    ip -n "$NS_SW" link set "$ns" master br0
-    ip -n "$NS_SW" link set "$ns" up
-  done
+  switch_port sw-a "$NS_A" eth0 "$A_UL_MAC"
+  switch_port sw-b "$NS_B" ul0 "$B_UL_MAC"
 
   # kernel-a: a Linux flannel node, programmed the way flanneld programs it.
-  no_offloads "$NS_A" eth0
-  ip -n "$NS_A" addr add "$A_UL_IP/24" dev eth0
-  ip -n "$NS_A" link set eth0 up
-  nsx "$NS_A" sysctl -qw net.ipv4.ip_forward=1
-  ip -n "$NS_A" link add flannel.1 address "$A_VTEP_MAC" type vxlan id 1 local "$A_UL_IP" \
-    dev eth0 dstport 8472 nolearning
-  ip -n "$NS_A" link set flannel.1 mtu 1450
-  no_offloads "$NS_A" flannel.1
-  ip -n "$NS_A" addr add 172.25.1.0/32 dev flannel.1
-  ip -n "$NS_A" link set flannel.1 up
+  flannel_node "$NS_A" "$A_UL_IP" "$A_VTEP_MAC" 172.25.1.0
   # the subnet lease of twill-b
-  ip -n "$NS_A" neigh replace 172.25.2.0 lladdr "$B_VTEP_MAC" dev flannel.1 nud permanent
-  nsx "$NS_A" bridge fdb append "$B_VTEP_MAC" dev flannel.1 dst "$B_UL_IP" self permanent
-  ip -n "$NS_A" route replace 172.25.2.0/24 via 172.25.2.0 dev flannel.1 onlink
-  # Calico pod a1. Proxy ARP answers for 169.254.1.1 only if it is routed out of another
-  # interface; a real node has a default route, this namespace gets a /32.
-  new_pod_veth "$NS_A1" "$NS_A" cali-a1 "$A1_MAC" "$CALI_MAC"
-  nsx "$NS_A" sysctl -qw net.ipv4.conf.cali-a1.proxy_arp=1
-  ip -n "$NS_A" route add "$A1_IP/32" dev cali-a1
-  ip -n "$NS_A" route add 169.254.1.1/32 dev eth0
-  ip -n "$NS_A1" addr add "$A1_IP/32" dev eth0
-  ip -n "$NS_A1" route add 169.254.1.1 dev eth0 scope link
-  ip -n "$NS_A1" route add default via 169.254.1.1 dev eth0
+  flannel_peer "$NS_A" 172.25.2.0/24 "$B_VTEP_MAC" "$B_UL_IP"
+  # Calico pod a1
+  calico_pod "$NS_A" "$NS_A1" cali-a1 "$A1_IP" "$A1_MAC"
 
   # twill-b: no IP address on any of its interfaces (twilld owns them).
   no_offloads "$NS_B" ul0
@@ -194,7 +145,7 @@ stop_twilld() {
 lab_down() {
   stop_twilld || true
   local ns pids pid
-  for ns in "${LAB_NAMESPACES[@]}"; do
+  for ns in "${LAB_EXTRA_NAMESPACES[@]}" "${LAB_NAMESPACES[@]}"; do
     ns_exists "$ns" || continue
     # Anything still running inside a lab namespace was started by the lab or its tests.
     pids=$(ip netns pids "$ns" 2>/dev/null | tr '\n' ' ') || pids=
@@ -220,6 +171,30 @@ lab_up() {
   lab_build
   lab_say "topology up: ${LAB_NAMESPACES[*]}"
   if [[ $with_twilld == yes ]]; then start_twilld; fi
+}
+
+# kernel-c: a second kernel flannel node joined to a running lab (198.18.0.3, slice
+# 172.25.3.0/24, Calico pod c1 172.25.3.2), programmed like kernel-a. It holds the
+# leases of kernel-a and twill-b, and kernel-a gets its lease, as flanneld would do on
+# both; twilld is not told (twillctl apply does that).
+lab_add_kernel_c() {
+  if ! ns_exists "$NS_SW" || ! ns_exists "$NS_A"; then
+    lab_err "add-kernel-c: the lab is not up (scripts/lab.sh up)"
+    return 1
+  fi
+  if ns_exists "$NS_C" || ns_exists "$NS_C1"; then
+    lab_err "add-kernel-c: $NS_C or $NS_C1 exists already"
+    return 1
+  fi
+  new_ns "$NS_C"
+  new_ns "$NS_C1"
+  switch_port sw-c "$NS_C" eth0 "$C_UL_MAC"
+  flannel_node "$NS_C" "$C_UL_IP" "$C_VTEP_MAC" 172.25.3.0
+  flannel_peer "$NS_C" 172.25.1.0/24 "$A_VTEP_MAC" "$A_UL_IP"
+  flannel_peer "$NS_C" 172.25.2.0/24 "$B_VTEP_MAC" "$B_UL_IP"
+  flannel_peer "$NS_A" 172.25.3.0/24 "$C_VTEP_MAC" "$C_UL_IP"
+  calico_pod "$NS_C" "$NS_C1" cali-c1 "$C1_IP" "$C1_MAC"
+  lab_say "kernel-c up: $NS_C ($C_UL_IP, 172.25.3.0/24), pod $NS_C1 ($C1_IP)"
 }
 
 # ---------------------------------------------------------------------------- commands
@@ -405,6 +380,7 @@ main() {
   (($#)) && shift
   case $cmd in
     up) cmd_up "$@" ;;
+    add-kernel-c) lab_add_kernel_c ;;
     down) lab_down; lab_say "down" ;;
     test) cmd_test ;;
     demo) cmd_demo ;;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is needed, builds, and runs every test: unit tests (plain and under
 # AddressSanitizer + UndefinedBehaviorSanitizer), config checks through twilld --check,
-# and the lab integration test against a real kernel flannel node in namespaces.
+# and the lab tests against real kernel flannel nodes in namespaces.
 # Ends with one line "tests: N passed, M failed" and exits non-zero on any failure.
 #
 #   scripts/test.sh            everything
@@ -108,6 +108,7 @@ if ((run_lab)); then
   run_counted "lab integration test (kernel flannel node <-> twill node, in namespaces)" \
     scripts/lab.sh test
   run_counted "lab live changes (SIGHUP: pod hot-plug, rejected file)" tests/lab/live.sh
+  run_counted "lab nodes and pods added and deleted with twillctl under traffic" tests/lab/nodes.sh
 fi
 
 echo

@@ -22,6 +22,13 @@ NS_B="$LAB_P-b"     # twill node twill-b (twilld runs here)
 NS_B1="$LAB_P-b1"   # twill pod, Calico style
 NS_B2="$LAB_P-b2"   # twill pod, on-link style
 LAB_NAMESPACES=("$NS_SW" "$NS_A" "$NS_A1" "$NS_B" "$NS_B1" "$NS_B2")
+# A second kernel flannel node, added to a running lab by `scripts/lab.sh add-kernel-c`
+# (tests/lab/nodes.sh), and the namespace of the pod nodes.sh hot-plugs into twill-b.
+NS_C="$LAB_P-c"     # kernel flannel node kernel-c
+NS_C1="$LAB_P-c1"   # pod on kernel-c (Calico style)
+NS_B3="$LAB_P-b3"   # twill pod added at run time
+# Removed by `scripts/lab.sh down` too, when they exist.
+LAB_EXTRA_NAMESPACES=("$NS_C" "$NS_C1" "$NS_B3")
 
 # Addresses (fixed: config/lab-twill.yaml uses them).
 A_UL_IP=198.18.0.1   A_UL_MAC=02:00:00:00:01:01   A_VTEP_MAC=0e:00:00:00:01:00
@@ -29,6 +36,8 @@ B_UL_IP=198.18.0.2   B_UL_MAC=02:00:00:00:02:01   B_VTEP_MAC=0e:00:00:00:02:00
 A1_IP=172.25.1.2     A1_MAC=0a:00:00:00:01:02
 B1_IP=172.25.2.2     B1_MAC=0a:00:00:00:02:02
 B2_IP=172.25.2.3     B2_MAC=0a:00:00:00:02:03
+C_UL_IP=198.18.0.3   C_UL_MAC=02:00:00:00:03:01   C_VTEP_MAC=0e:00:00:00:03:00
+C1_IP=172.25.3.2     C1_MAC=0a:00:00:00:03:02
 CALI_MAC=ee:ee:ee:ee:ee:ee   # Calico gives every host-side veth this MAC
 PB1_MAC=02:00:00:00:02:81
 PB2_MAC=02:00:00:00:02:82
@@ -43,6 +52,87 @@ nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 
 lab_say() { printf '%s\n' "lab: $*"; }
 lab_err() { printf '%s\n' "lab: $*" >&2; }
+
+ns_exists() { ip netns list | awk '{print $1}' | grep -qxF "$1"; }
+
+# Turns off checksum offload, TSO, GSO and GRO: af_packet would otherwise see frames
+# with unfinished checksums and GSO super-frames.
+no_offloads() {
+  local ns=$1 dev=$2
+  if ! nsx "$ns" ethtool -K "$dev" tx off rx off tso off gso off gro off >/dev/null 2>&1; then
+    lab_err "warning: ethtool -K $dev (in $ns) failed"
+  fi
+}
+
+new_ns() {
+  local ns=$1
+  ip netns add "$ns"
+  # IPv6 off before any interface exists, so no ND/RS/MLD noise anywhere.
+  nsx "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+  ip -n "$ns" link set lo up
+}
+
+# A pod namespace $1 whose eth0 is paired with host-side veth $3 in node namespace $2.
+new_pod_veth() {
+  local pod_ns=$1 node_ns=$2 host_if=$3 pod_mac=$4 host_mac=$5
+  ip -n "$node_ns" link add "$host_if" address "$host_mac" mtu 1450 type veth \
+    peer name eth0 address "$pod_mac" mtu 1450 netns "$pod_ns"
+  no_offloads "$node_ns" "$host_if"
+  no_offloads "$pod_ns" eth0
+  ip -n "$node_ns" link set "$host_if" up
+  ip -n "$pod_ns" link set eth0 up
+}
+
+# Joins namespace $2 to the underlay switch: its interface $3 (MAC $4) is paired with
+# bridge port $1 of br0 in $NS_SW.
+switch_port() {
+  local sw_if=$1 ns=$2 dev=$3 mac=$4
+  ip -n "$NS_SW" link add "$sw_if" mtu 1500 type veth peer name "$dev" address "$mac" mtu 1500 netns "$ns"
+  no_offloads "$NS_SW" "$sw_if"
+  ip -n "$NS_SW" link set "$sw_if" master br0
+  ip -n "$NS_SW" link set "$sw_if" up
+}
+
+# Makes namespace $1 a Linux kernel flannel node the way flanneld's vxlan backend does:
+# underlay address $2/24 on eth0, flannel.1 (vxlan id 1 dstport 8472 nolearning, MAC $3,
+# MTU 1450) holding the network address $4 of the node's slice as a /32.
+flannel_node() {
+  local ns=$1 ul_ip=$2 vtep_mac=$3 slice_ip=$4
+  no_offloads "$ns" eth0
+  ip -n "$ns" addr add "$ul_ip/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  nsx "$ns" sysctl -qw net.ipv4.ip_forward=1
+  ip -n "$ns" link add flannel.1 address "$vtep_mac" type vxlan id 1 local "$ul_ip" \
+    dev eth0 dstport 8472 nolearning
+  ip -n "$ns" link set flannel.1 mtu 1450
+  no_offloads "$ns" flannel.1
+  ip -n "$ns" addr add "$slice_ip/32" dev flannel.1
+  ip -n "$ns" link set flannel.1 up
+}
+
+# What flanneld programs on kernel node $1 for the subnet lease of another node: slice
+# $2 (a.b.c.0/24) behind VTEP MAC $3 at underlay address $4.
+flannel_peer() {
+  local ns=$1 slice=$2 vtep_mac=$3 node_ip=$4
+  local gw=${slice%/*}
+  ip -n "$ns" neigh replace "$gw" lladdr "$vtep_mac" dev flannel.1 nud permanent
+  nsx "$ns" bridge fdb append "$vtep_mac" dev flannel.1 dst "$node_ip" self permanent
+  ip -n "$ns" route replace "$slice" via "$gw" dev flannel.1 onlink
+}
+
+# A Calico-style pod $2 (address $4/32, MAC $5) on kernel node $1, on host-side veth $3.
+# Proxy ARP answers for 169.254.1.1 only if it is routed out of another interface; a
+# real node has a default route, this namespace gets a /32.
+calico_pod() {
+  local node_ns=$1 pod_ns=$2 host_if=$3 pod_ip=$4 pod_mac=$5
+  new_pod_veth "$pod_ns" "$node_ns" "$host_if" "$pod_mac" "$CALI_MAC"
+  nsx "$node_ns" sysctl -qw "net.ipv4.conf.$host_if.proxy_arp=1"
+  ip -n "$node_ns" route add "$pod_ip/32" dev "$host_if"
+  ip -n "$node_ns" route replace 169.254.1.1/32 dev eth0
+  ip -n "$pod_ns" addr add "$pod_ip/32" dev eth0
+  ip -n "$pod_ns" route add 169.254.1.1 dev eth0 scope link
+  ip -n "$pod_ns" route add default via 169.254.1.1 dev eth0
+}
 
 # PID of the twilld this lab started, if it is still alive and is really twilld.
 twilld_pid() {
