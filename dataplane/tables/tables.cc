@@ -9,12 +9,12 @@ slice_table::slice_table(ip4_prefix cluster, uint8_t cell_len, uint32_t node_cap
     : cluster_(cluster),
       shift_(uint8_t(32 - cell_len)),
       capacity_(node_capacity),
-      cells_(new std::atomic<uint32_t>[size_t(1) << (cell_len - cluster.len)]),
+      cells_(new std::atomic<const remote_node_entry*>[size_t(1) << (cell_len - cluster.len)]),
       nodes_(new std::atomic<const remote_node_entry*>[node_capacity]),
       map_(std::make_unique<ip4_map>(64)),
       by_ip_(map_.get()) {
     for (size_t i = 0; i < size_t(1) << (cell_len - cluster.len); ++i) {
-        cells_[i].store(no_index, std::memory_order_relaxed);
+        cells_[i].store(nullptr, std::memory_order_relaxed);
     }
     for (uint32_t i = 0; i < node_capacity; ++i) {
         nodes_[i].store(nullptr, std::memory_order_relaxed);
@@ -39,10 +39,11 @@ void slice_table::set_cells(const ip4_prefix& slice, uint32_t slot, const ip4_pr
     // Slices are validated to lie in the cluster and to be no smaller than a cell.
     uint32_t first = (slice.addr.value - cluster_.addr.value) >> shift_;
     uint64_t count = std::max<uint64_t>(slice.size() >> shift_, 1);
+    const remote_node_entry* e = slot == no_index ? nullptr : nodes_[slot].load(std::memory_order_relaxed);
     for (uint64_t i = 0; i < count; ++i) {
         ip4_addr cell{uint32_t(cluster_.addr.value + ((first + i) << shift_))};
         if (keep == nullptr || !keep->contains(cell)) {
-            cells_[first + i].store(slot, std::memory_order_release);
+            cells_[first + i].store(e, std::memory_order_release);
         }
     }
 }

@@ -65,12 +65,13 @@ using retired_ptr = std::shared_ptr<const void>;
 // in place entry by entry, so one change costs the same with 10 nodes or 100k.
 //
 // The cluster CIDR is cut into cells the size of the node's own slice (flannel gives
-// every node a slice of one length); each cell holds the slot of the node whose slice
-// covers it, and each slot an atomic pointer to that node's immutable entry. A changed
-// node gets a new entry and the old one is retired; slots are keyed by the node's
-// address and reused only after a grace period, so a cell read before a change never
-// leads to another node's entry. rte_lpm would cost a 64 MiB table, which does not fit
-// the embedded `-m 512` default.
+// every node a slice of one length); each cell holds an atomic pointer to the immutable
+// entry of the node whose slice covers it, so a lookup is one load and one dependent
+// load. Entries also sit in slots (keyed by the node's address, shared with the learned
+// neighbour state) for the address map and for iteration. A changed node gets a new
+// entry, written to its slot and then its cells; the old one is retired and freed after
+// a grace period. rte_lpm would cost a 64 MiB table, which does not fit the embedded
+// `-m 512` default.
 class slice_table {
 public:
     slice_table(ip4_prefix cluster, uint8_t cell_len, uint32_t node_capacity);
@@ -83,8 +84,7 @@ public:
         if (!cluster_.contains(dst)) [[unlikely]] {
             return nullptr;
         }
-        uint32_t slot = cells_[(dst.value - cluster_.addr.value) >> shift_].load(std::memory_order_relaxed);
-        return slot == no_index ? nullptr : nodes_[slot].load(std::memory_order_acquire);
+        return cells_[(dst.value - cluster_.addr.value) >> shift_].load(std::memory_order_acquire);
     }
     // The node whose underlay address is `ip` (VXLAN source check, ARP learning).
     const remote_node_entry* node_by_ip(ip4_addr ip) const {
@@ -100,8 +100,8 @@ public:
 
     // Writer (the control thread only). Each returns what workers may still read.
     [[nodiscard]] retired_ptr set_node(uint32_t slot, std::unique_ptr<const remote_node_entry> e);
-    // Points every cell of `slice` at `slot` (no_index: at nothing), except the cells
-    // inside `keep`.
+    // Points every cell of `slice` at the entry in `slot` (no_index: at nothing), except
+    // the cells inside `keep`.
     void set_cells(const ip4_prefix& slice, uint32_t slot, const ip4_prefix* keep = nullptr);
     [[nodiscard]] retired_ptr map_ip(ip4_addr ip, uint32_t slot);
     void unmap_ip(ip4_addr ip);
@@ -110,7 +110,7 @@ private:
     ip4_prefix cluster_;
     uint8_t shift_;
     uint32_t capacity_;
-    std::unique_ptr<std::atomic<uint32_t>[]> cells_;
+    std::unique_ptr<std::atomic<const remote_node_entry*>[]> cells_;
     std::unique_ptr<std::atomic<const remote_node_entry*>[]> nodes_;
     std::atomic<uint32_t> slot_end_{0};
     std::unique_ptr<ip4_map> map_;  // the writer's; workers read it through by_ip_

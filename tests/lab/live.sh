@@ -76,7 +76,7 @@ check "after the removal: b2 -> b1 still works" ping_ok "$NS_B2" 172.25.2.2
 ctl() { "$LAB_REPO/build/control/twillctl" --socket "$LAB_SOCKET" "$@"; }
 check "twillctl status" bash -c "$(declare -f ctl); LAB_REPO='$LAB_REPO' LAB_SOCKET='$LAB_SOCKET' ctl status | grep -q 'node twill-b: running, 1 remote nodes, 2 local pods'"
 check "twillctl get neighbours: kernel-a resolved" \
-  bash -c "'$LAB_REPO/build/control/twillctl' --socket '$LAB_SOCKET' get neighbours | grep -qE '^198\.18\.0\.1 +02:00:00:00:01:01 +reachable'"
+  bash -c "'$LAB_REPO/build/control/twillctl' --socket '$LAB_SOCKET' get neighbours | grep -qE '^198\.18\.0\.1 +kernel-a +02:00:00:00:01:01 +reachable'"
 check "twillctl get pods -o json: pod-b1's MAC learned" \
   bash -c "'$LAB_REPO/build/control/twillctl' --socket '$LAB_SOCKET' get pods -o json | grep -q '\"macSource\": \"learned\"'"
 check "twillctl get bogus: exit 1" bash -c "ctl_rc=0; '$LAB_REPO/build/control/twillctl' --socket '$LAB_SOCKET' get bogus || ctl_rc=\$?; [ \$ctl_rc = 1 ]"

@@ -199,7 +199,10 @@ TEST_CASE("slice table: entries in place, address map rebuilt when full, old one
     CHECK(t.lookup(ip4("10.200.0.1")) == t.node(5));
     CHECK(t.lookup(ip4("10.200.1.1")) == nullptr);
     CHECK(t.lookup(ip4("11.0.0.1")) == nullptr);
-    // A replaced entry comes back to be freed after the grace period.
-    CHECK(t.set_node(5, nullptr) != nullptr);
+    // A removed node: cells first, then the entry, which comes back to be freed after the
+    // grace period.
+    t.set_cells(narrow, no_index);
     CHECK(t.lookup(ip4("10.200.0.1")) == nullptr);
+    CHECK(t.set_node(5, nullptr) != nullptr);
+    CHECK(t.node(5) == nullptr);
 }
