@@ -1,5 +1,7 @@
 #include "control/api.h"
 
+#include <set>
+
 #include <fmt/format.h>
 
 namespace twill {
@@ -99,11 +101,24 @@ json errors_json(const std::vector<config::error>& errors) {
 // state as it would be afterwards, then applied as one change. Any error: nothing changes.
 json apply_objects(api_context& ctx, const std::string& text, const std::string& source) {
     config::parse_result objects = config::parse_objects_yaml(text, source);
-    if (!objects.ok()) {
-        return error_reply("invalid", "the objects are invalid; nothing changed",
-                           errors_json(objects.errors));
+    // Objects with errors of their own are left out of the checks against the state, so
+    // that one reply lists every error; an error outside any object stops there.
+    std::set<std::string> broken;
+    bool stop = false;
+    for (const config::error& e : objects.errors) {
+        size_t end = e.path.find(']');
+        if ((e.path.starts_with("nodes[") || e.path.starts_with("pods[")) && end != std::string::npos) {
+            broken.insert(e.path.substr(0, end + 1));
+        } else {
+            stop = true;
+        }
     }
-    std::vector<config::error> errors = ctx.state.desired().check(objects.cfg);
+    std::vector<config::error> errors = objects.errors;
+    if (!stop) {
+        for (config::error& e : ctx.state.desired().check(objects.cfg, broken)) {
+            errors.push_back(std::move(e));
+        }
+    }
     if (!errors.empty()) {
         return error_reply("invalid", "the result would be invalid; nothing changed",
                            errors_json(errors));

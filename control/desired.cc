@@ -184,7 +184,8 @@ object_change desired_state::diff(const config::node_file& next) const {
     return c;
 }
 
-std::vector<config::error> desired_state::check(const config::node_file& objects) const {
+std::vector<config::error> desired_state::check(const config::node_file& objects,
+                                                const std::set<std::string>& skip_objects) const {
     std::vector<config::error> errors;
     auto fail = [&](const std::string& path, std::string message) {
         auto it = objects.positions.find(path);
@@ -227,6 +228,9 @@ std::vector<config::error> desired_state::check(const config::node_file& objects
     for (size_t i = 0; i < objects.nodes.size(); ++i) {
         const config::remote_node& n = objects.nodes[i];
         const std::string base = fmt::format("nodes[{}]", i);
+        if (skip_objects.contains(base)) {
+            continue;
+        }
         if (n.name == own.name) {
             fail(base + ".name", fmt::format("duplicate node name '{}' (also node.name)", n.name));
         } else if (auto [at, fresh] = node_names.try_emplace(n.name, base + ".name"); !fresh) {
@@ -276,6 +280,9 @@ std::vector<config::error> desired_state::check(const config::node_file& objects
     for (size_t i = 0; i < objects.pods.size(); ++i) {
         const config::pod& p = objects.pods[i];
         const std::string base = fmt::format("pods[{}]", i);
+        if (skip_objects.contains(base)) {
+            continue;
+        }
         pod_key key(p.ns, p.name);
         if (auto [at, fresh] = pod_names.try_emplace(key, base + ".name"); !fresh) {
             fail(base + ".name", fmt::format("duplicate pod {}/{} (also {})", p.ns, p.name, at->second));

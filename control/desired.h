@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -44,8 +45,10 @@ public:
     // The errors adding or replacing `objects`' nodes and pods would cause, checked
     // against the rest of the state as it would be afterwards; each names a path and
     // position in `objects`' file. The objects' own keys must have passed
-    // config::parse_objects_yaml.
-    std::vector<config::error> check(const config::node_file& objects) const;
+    // config::parse_objects_yaml; objects named in `skip` ("nodes[2]") had errors there
+    // and are left out.
+    std::vector<config::error> check(const config::node_file& objects,
+                                     const std::set<std::string>& skip = {}) const;
 
     // Records a change that is valid (checked, or the difference to a valid file).
     void record(const object_change& c);

@@ -127,7 +127,7 @@ nodes:
              "unknown key 'node'; did you mean 'nodes'? (objs.yaml:1:1)"},
             {"a bad address", "nodes:\n  - {name: kernel-d, ip: 198.18.0.400, podCIDR: 172.25.4.0/24, vtepMAC: \"0e:00:00:00:04:00\"}\n",
              "nodes[0].ip: '198.18.0.400' is not an IPv4 address"},
-            {"a slice that overlaps the node's own (checked after the merge)",
+            {"a slice that overlaps the node's own (checked against the state)",
              "nodes:\n  - {name: kernel-d, ip: 198.18.0.4, podCIDR: 172.25.2.0/25, vtepMAC: \"0e:00:00:00:04:00\"}\n",
              "nodes[0].podCIDR: 172.25.2.0/25 overlaps node.podCIDR 172.25.2.0/24 (objs.yaml:2:"},
             {"a pod that would need a port it does not name",
@@ -142,6 +142,18 @@ nodes:
         }
         CHECK(state.desired().nodes().size() == 2);
         CHECK(state.desired().pods().size() == 3);
+    }
+    SECTION("one reply lists every error: an object's own and the others' against the state") {
+        json reply = apply(
+            "nodes:\n  - {name: kernel-x, ip: 198.18.0.9, podCIDR: 172.25.1.0/25, vtepMAC: \"0e:00:00:00:09:00\"}\n"
+            "pods:\n  - {name: pod-x, ip: 172.25.2.999}\n");
+        REQUIRE(reply["ok"] == false);
+        const json& details = reply["error"]["details"];
+        REQUIRE(details.size() == 2);
+        CHECK_THAT(details[0].get<std::string>(), Catch::StartsWith("pods[0].ip: '172.25.2.999' is not"));
+        CHECK_THAT(details[1].get<std::string>(),
+                   Catch::StartsWith("nodes[0].podCIDR: 172.25.1.0/25 overlaps node 'kernel-a'"));
+        CHECK(state.desired().nodes().size() == 2);
     }
     SECTION("a pod on a new port with no way to attach it is refused") {
         json reply = apply("pods:\n  - {name: pod-b7, ip: 172.25.2.7, port: pb7}\n");
