@@ -91,6 +91,13 @@ parse_result parse_objects_yaml(const std::string& text, const std::string& name
 // The cross-key checks of parse_yaml on a whole node file, e.g. after a merge.
 std::vector<error> validate(const node_file& cfg);
 
+// Why a pod's address does not fit where the pod runs, or "" when it does: a pod with a
+// port (`local`) lies inside node.podCIDR (`slice`) and is neither its network nor its
+// broadcast address; any other pod lies inside clusterCIDR but outside node.podCIDR.
+// A null prefix is not checked.
+std::string pod_address_problem(ip4_addr ip, bool local, const ip4_prefix* slice,
+                                const ip4_prefix* cluster);
+
 // The embedded EAL default: no NIC, no hugepages.
 std::vector<std::string> default_eal();
 

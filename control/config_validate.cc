@@ -221,7 +221,6 @@ void validator::check_nodes() {
 
 void validator::check_pods() {
     const ip4_prefix& local = cfg_.node.pod_cidr;
-    const std::string local_s = format_prefix(local);
     bool have_local = usable("node.podCIDR");
     bool have_cluster = usable("cluster.clusterCIDR");
 
@@ -251,25 +250,11 @@ void validator::check_pods() {
         bool placed = !cfg_.positions.contains(port_path) || usable(port_path);
         if (usable(ip_path)) {
             std::string ip_s = format_ip4(p.ip);
-            if (placed && !p.port.empty() && have_local) {
-                if (!local.contains(p.ip)) {
-                    fail(ip_path, fmt::format("{} is outside node.podCIDR {}", ip_s, local_s));
-                } else if (p.ip == local.addr && local.len < 32) {
-                    fail(ip_path, fmt::format("{} is the network address of node.podCIDR {}, "
-                                              "which the node itself uses",
-                                              ip_s, local_s));
-                } else if (p.ip.value == (local.addr.value | ~local.mask()) && local.len < 31) {
-                    fail(ip_path, fmt::format("{} is the broadcast address of node.podCIDR {}",
-                                              ip_s, local_s));
-                }
-            } else if (placed && p.port.empty()) {
-                if (have_cluster && !cfg_.cluster_cidr.contains(p.ip)) {
-                    fail(ip_path, fmt::format("{} is outside cluster.clusterCIDR {}", ip_s,
-                                              format_prefix(cfg_.cluster_cidr)));
-                } else if (have_local && local.contains(p.ip)) {
-                    fail(ip_path, fmt::format("{} is inside node.podCIDR {}, so the pod runs on "
-                                              "this node and needs a 'port'",
-                                              ip_s, local_s));
+            if (placed) {
+                std::string problem = pod_address_problem(p.ip, !p.port.empty(), have_local ? &local : nullptr,
+                                                          have_cluster ? &cfg_.cluster_cidr : nullptr);
+                if (!problem.empty()) {
+                    fail(ip_path, std::move(problem));
                 }
             }
             unique(ips, p.ip, ip_path, fmt::format("pod IP {}", ip_s));
@@ -289,6 +274,46 @@ void validator::check_pods() {
 }
 
 }  // namespace
+
+}  // namespace twill::config::detail
+
+namespace twill::config {
+
+std::string pod_address_problem(ip4_addr ip, bool local, const ip4_prefix* slice,
+                                const ip4_prefix* cluster) {
+    const std::string ip_s = format_ip4(ip);
+    if (local) {
+        if (slice == nullptr) {
+            return "";
+        }
+        const std::string slice_s = format_prefix(*slice);
+        if (!slice->contains(ip)) {
+            return fmt::format("{} is outside node.podCIDR {}", ip_s, slice_s);
+        }
+        if (ip == slice->addr && slice->len < 32) {
+            return fmt::format("{} is the network address of node.podCIDR {}, which the node "
+                               "itself uses",
+                               ip_s, slice_s);
+        }
+        if (ip.value == (slice->addr.value | ~slice->mask()) && slice->len < 31) {
+            return fmt::format("{} is the broadcast address of node.podCIDR {}", ip_s, slice_s);
+        }
+        return "";
+    }
+    if (cluster != nullptr && !cluster->contains(ip)) {
+        return fmt::format("{} is outside cluster.clusterCIDR {}", ip_s, format_prefix(*cluster));
+    }
+    if (slice != nullptr && slice->contains(ip)) {
+        return fmt::format("{} is inside node.podCIDR {}, so the pod runs on this node and needs "
+                           "a 'port'",
+                           ip_s, format_prefix(*slice));
+    }
+    return "";
+}
+
+}  // namespace twill::config
+
+namespace twill::config::detail {
 
 void validate(const node_file& cfg, const std::set<std::string>& unusable,
               std::vector<error>& errors) {

@@ -272,7 +272,6 @@ std::vector<config::error> desired_state::check(const config::node_file& objects
     }
 
     const ip4_prefix& local = own.pod_cidr;
-    const std::string local_s = config::format_prefix(local);
     std::map<pod_key, std::string> pod_names;
     std::map<uint32_t, std::string> pod_ips;
     std::map<std::string, std::string> ports;
@@ -293,25 +292,12 @@ std::vector<config::error> desired_state::check(const config::node_file& objects
 
         const std::string ip_path = base + ".ip";
         const std::string ip_s = config::format_ip4(p.ip);
+        if (std::string problem = config::pod_address_problem(p.ip, !p.port.empty(), &local, &cluster);
+            !problem.empty()) {
+            fail(ip_path, std::move(problem));
+        }
         if (!p.port.empty()) {
-            if (!local.contains(p.ip)) {
-                fail(ip_path, fmt::format("{} is outside node.podCIDR {}", ip_s, local_s));
-            } else if (p.ip == local.addr && local.len < 32) {
-                fail(ip_path, fmt::format("{} is the network address of node.podCIDR {}, which "
-                                          "the node itself uses",
-                                          ip_s, local_s));
-            } else if (p.ip.value == last_address(local) && local.len < 31) {
-                fail(ip_path, fmt::format("{} is the broadcast address of node.podCIDR {}", ip_s,
-                                          local_s));
-            }
             unique(ports_, ports, p.port, base + ".port", fmt::format("port '{}'", p.port));
-        } else if (!cluster.contains(p.ip)) {
-            fail(ip_path, fmt::format("{} is outside cluster.clusterCIDR {}", ip_s,
-                                      config::format_prefix(cluster)));
-        } else if (local.contains(p.ip)) {
-            fail(ip_path, fmt::format("{} is inside node.podCIDR {}, so the pod runs on this node "
-                                      "and needs a 'port'",
-                                      ip_s, local_s));
         }
         unique(pod_ips_, pod_ips, p.ip.value, ip_path, fmt::format("pod IP {}", ip_s));
         if (p.mac) {
