@@ -131,6 +131,7 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         if (fresh) {  // nothing reads a released slot, so it is reset in place
             learned_->neighbours[slot].mac.clear();
             learned_->neighbours[slot].last_request_tsc.store(0, std::memory_order_relaxed);
+            learned_->neighbours[slot].confirmed_tsc.store(0, std::memory_order_relaxed);
         }
         retire(slices_->set_node(slot, make_node_entry(n, params_, slot)));
         retire(slices_->map_ip(n.ip, slot));

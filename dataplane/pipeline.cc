@@ -162,8 +162,13 @@ bool neighbour_maintenance(pipeline_ctx& ctx) {
         if (!ctx.tx_room(underlay)) {
             return true;
         }
+        const neighbour_slot& n = ctx.learned->neighbours[node->neighbour];
         mac_addr unused;
-        neighbour_resolve(ctx, *node, unused);
+        if (!n.mac.get(unused) ||
+            ctx.now_tsc - n.confirmed_tsc.load(std::memory_order_relaxed) >=
+                neighbour_reachable_seconds * ctx.params->tsc_hz) {
+            neighbour_solicit(ctx, *node);
+        }
     }
     for (const local_pod_entry& pod : ctx.pods->pods()) {
         mac_addr unused;

@@ -45,10 +45,11 @@ void arp_underlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
     // Learn the next hop's MAC from anything it says, request or reply.
     const remote_node_entry* node = ctx.slices->node_by_ip({arp->spa.get()});
     if (node != nullptr && !arp->sha.is_multicast() && !arp->sha.is_zero()) {
-        uint32_t slot = node->neighbour;
-        if (ctx.learned->neighbours[slot].mac.set(arp->sha)) {
+        neighbour_slot& n = ctx.learned->neighbours[node->neighbour];
+        if (n.mac.set(arp->sha)) {
             ctx.counters->neighbours_learned.add();
         }
+        n.confirmed_tsc.store(ctx.now_tsc, std::memory_order_relaxed);
     }
     const node_params& p = *ctx.params;
     uint16_t oper = arp->oper.get();

@@ -185,7 +185,13 @@ private:
 struct neighbour_slot {
     learned_mac mac;
     std::atomic<uint64_t> last_request_tsc{0};
+    std::atomic<uint64_t> confirmed_tsc{0};  // when the next hop last spoke ARP
 };
+
+// A next hop not heard from for this long is asked again (Linux: base_reachable_time,
+// 30 s); until it answers, traffic keeps its last MAC, and an answer from a new MAC
+// (a replaced host, a moved address) takes over at once.
+inline constexpr uint64_t neighbour_reachable_seconds = 30;
 
 // Worker-written state, allocated once with a fixed capacity; slots are handed out by
 // the control thread and outlive table swaps.

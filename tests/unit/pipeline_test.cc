@@ -449,6 +449,47 @@ TEST_CASE("maintenance ARPs for unresolved next hops and unknown pod MACs", "[ar
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
+TEST_CASE("a next hop silent for 30 s is asked again; its answer may move it", "[arp]") {
+    test_node node;
+    const uint64_t hz = node.params().tsc_hz;
+    auto arp_from_c = [&](const mac_addr& m, uint16_t oper) {
+        return pkt().eth(oper == net::arp_hdr::request ? mac("ff:ff:ff:ff:ff:ff") : underlay_mac, m)
+            .arp(oper, m, ip4("198.18.0.3"), oper == net::arp_hdr::request ? mac_addr{} : underlay_mac,
+                 ip4("198.18.0.2"))
+            .bytes();
+    };
+    auto asks_c = [&] {
+        for (const auto& f : node.maintenance()) {
+            if (f.port == underlay_port && at<net::arp_hdr>(f.bytes, 14).tpa.get() == ip4("198.18.0.3").value) {
+                return true;
+            }
+        }
+        return false;
+    };
+    node.underlay(arp_from_c(mac("02:00:00:00:03:03"), net::arp_hdr::reply));  // heard now
+    CHECK_FALSE(asks_c());
+    node.ctx().now_tsc += 29 * hz;
+    CHECK_FALSE(asks_c());
+    node.ctx().now_tsc += 2 * hz;  // 31 s of silence
+    CHECK(asks_c());
+    CHECK_FALSE(asks_c());  // at most once a second
+    node.ctx().now_tsc += hz;
+    CHECK(asks_c());
+    // Meanwhile traffic keeps the last MAC; the answer comes from a new one, which takes over.
+    auto sent = node.pod(pod_b1_port, pkt().eth(default_gateway_mac, pod_b1_mac)
+                                          .ipv4(ip4("172.25.2.2"), ip4("172.25.3.9")).udp(1, 2).bytes());
+    REQUIRE(sent.size() == 1);
+    CHECK(at<net::eth_hdr>(sent[0].bytes, 0).dst == mac("02:00:00:00:03:03"));
+    node.underlay(arp_from_c(mac("02:00:00:00:03:04"), net::arp_hdr::reply));
+    CHECK_FALSE(asks_c());
+    sent = node.pod(pod_b1_port, pkt().eth(default_gateway_mac, pod_b1_mac)
+                                     .ipv4(ip4("172.25.2.2"), ip4("172.25.3.9")).udp(1, 2).bytes());
+    REQUIRE(sent.size() == 1);
+    CHECK(at<net::eth_hdr>(sent[0].bytes, 0).dst == mac("02:00:00:00:03:04"));
+    CHECK(node.total_drops() == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
 TEST_CASE("twill to twill: what one node encapsulates the other delivers", "[vxlan]") {
     const std::string node_a_yaml = R"(
 node: {name: kernel-a, ip: 198.18.0.1, podCIDR: 172.25.1.0/24, vtepMAC: "0e:00:00:00:01:00"}
