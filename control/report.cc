@@ -15,6 +15,7 @@ struct totals {
     uint64_t drops[drop_reason_slots] = {};
     uint64_t encapsulated = 0, decapsulated = 0, delivered_local = 0;
     uint64_t arp_replies = 0, arp_requests = 0, neighbours_learned = 0;
+    uint64_t icmp_sent = 0, icmp_rate_limited = 0;
 };
 
 totals sum_counters(const std::vector<named_port>& ports, const worker_counters* const* workers,
@@ -40,6 +41,8 @@ totals sum_counters(const std::vector<named_port>& ports, const worker_counters*
         t.arp_replies += c.arp_replies_sent.get();
         t.arp_requests += c.arp_requests_sent.get();
         t.neighbours_learned += c.neighbours_learned.get();
+        t.icmp_sent += c.icmp_errors_sent.get();
+        t.icmp_rate_limited += c.icmp_errors_rate_limited.get();
     }
     return t;
 }
@@ -67,6 +70,8 @@ nlohmann::json counters_json(const std::vector<named_port>& ports,
     out["encapsulated"] = t.encapsulated;
     out["decapsulated"] = t.decapsulated;
     out["deliveredLocal"] = t.delivered_local;
+    out["icmpErrorsSent"] = t.icmp_sent;
+    out["icmpErrorsRateLimited"] = t.icmp_rate_limited;
     return out;
 }
 
@@ -85,9 +90,9 @@ std::string counters_report(const std::string& node, const std::vector<named_por
     }
     out += fmt::format(
         "events: encapsulated {} decapsulated {} delivered_local {} arp_replies {} "
-        "arp_requests {} neighbours_learned {}\n",
+        "arp_requests {} neighbours_learned {} icmp_errors_sent {} icmp_errors_rate_limited {}\n",
         t.encapsulated, t.decapsulated, t.delivered_local, t.arp_replies, t.arp_requests,
-        t.neighbours_learned);
+        t.neighbours_learned, t.icmp_sent, t.icmp_rate_limited);
     bool any = false;
     for (const drop_reason_info& r : drop_reasons) {
         if (uint64_t n = t.drops[r.number]; n != 0) {

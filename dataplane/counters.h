@@ -97,6 +97,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
     counter encapsulated;
     counter decapsulated;
     counter delivered_local;
+    counter icmp_errors_sent;
+    counter icmp_errors_rate_limited;
 
     void drop(twill::drop reason, uint64_t n = 1) { drops[unsigned(reason)].add(n); }
 };

@@ -1,11 +1,21 @@
 #include "dataplane/forward.h"
 
 #include "dataplane/arp/arp.h"
+#include "dataplane/icmp/icmp.h"
 #include "dataplane/ipv4/ipv4.h"
 
 namespace twill {
 
 void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t pod) {
+    if (ip->ttl <= 1) [[unlikely]] {
+        icmp_error(ctx, m, ip, icmp::time_exceeded, icmp::code_ttl, 0, drop::ttl_expired);
+        return;
+    }
+    net::decrement_ttl(*ip);
+    send_to_pod(ctx, m, pod);
+}
+
+void send_to_pod(pipeline_ctx& ctx, rte_mbuf* m, uint32_t pod) {
     const local_pod_entry& entry = ctx.pods->pod(pod);
     mac_addr pod_mac;
     if (!ctx.learned->pod_macs[entry.state].get(pod_mac)) [[unlikely]] {
@@ -14,11 +24,6 @@ void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t p
         ctx.drop_packet(m, drop::pod_unknown_mac);
         return;
     }
-    if (ip->ttl <= 1) [[unlikely]] {
-        ctx.drop_packet(m, drop::ttl_expired);
-        return;
-    }
-    net::decrement_ttl(*ip);
     auto* eth = rte_pktmbuf_mtod(m, net::eth_hdr*);
     eth->dst = pod_mac;
     eth->src = ctx.params->gateway_mac;

@@ -24,7 +24,11 @@ inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_
     return src == fixed;
 }
 
-// Decrements the TTL, rewrites the Ethernet header and queues on the pod's port.
+// Decrements the TTL (expired: ICMP time exceeded to the source) and sends to the pod.
 void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t pod);
+
+// Rewrites the Ethernet header for local pod `pod` and queues on its port; if its MAC is
+// not known yet, asks for it and drops.
+void send_to_pod(pipeline_ctx& ctx, rte_mbuf* m, uint32_t pod);
 
 }  // namespace twill

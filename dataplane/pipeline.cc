@@ -4,6 +4,7 @@
 
 #include "dataplane/arp/arp.h"
 #include "dataplane/forward.h"
+#include "dataplane/icmp/icmp.h"
 #include "dataplane/ipv4/ipv4.h"
 #include "dataplane/vxlan/vxlan.h"
 
@@ -115,13 +116,19 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
         return;
     }
     if (total_len > p.mtu) [[unlikely]] {
-        ctx.drop_packet(m, drop::too_big);
+        // With DF the source learns the overlay MTU (path MTU discovery); without, the
+        // kernel would fragment, which twill does not yet.
+        if (ip->frag.get() & net::ipv4_hdr::flag_df) {
+            icmp_error(ctx, m, ip, icmp::dest_unreachable, icmp::code_frag_needed, p.mtu, drop::too_big);
+        } else {
+            ctx.drop_packet(m, drop::too_big);
+        }
         return;
     }
     // This hop is the router between the pod and flannel.1: one TTL decrement here, one
     // at the receiving node, as with the kernel path.
     if (ip->ttl <= 1) [[unlikely]] {
-        ctx.drop_packet(m, drop::ttl_expired);
+        icmp_error(ctx, m, ip, icmp::time_exceeded, icmp::code_ttl, 0, drop::ttl_expired);
         return;
     }
     net::decrement_ttl(*ip);

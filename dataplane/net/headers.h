@@ -88,6 +88,16 @@ struct [[gnu::packed]] udp_hdr {
 };
 static_assert(sizeof(udp_hdr) == 8);
 
+// An ICMP error's header: the second word is unused except by "fragmentation needed".
+struct [[gnu::packed]] icmp_hdr {
+    uint8_t type;
+    uint8_t code;
+    uint16_t checksum;  // network order
+    be<uint16_t> unused;
+    be<uint16_t> mtu;  // "fragmentation needed": the next-hop MTU (RFC 1191)
+};
+static_assert(sizeof(icmp_hdr) == 8);
+
 struct [[gnu::packed]] tcp_ports {
     be<uint16_t> src_port;
     be<uint16_t> dst_port;

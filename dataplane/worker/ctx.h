@@ -37,6 +37,9 @@ struct pipeline_ctx {
     uint64_t now_tsc = 0;
 
     uint16_t ip_id = 0;
+    // ICMP error token bucket (dataplane/icmp/icmp.h): tokens left, when last refilled.
+    uint32_t icmp_tokens = 50;
+    uint64_t icmp_refill_tsc = 0;
     uint64_t tx_dirty = 0;
     std::array<tx_queue, RTE_MAX_ETHPORTS> tx;
 

@@ -189,6 +189,27 @@ else
   grep -iE -m 6 -B1 "$bad_re" <<<"$sums" | sed 's/^/  | /' || true
 fi
 
+# ---------------------------------------------------------------------------- path MTU
+# b1 with a 1500-byte MTU sends a 1500-byte DF ping across the overlay: twilld answers
+# "fragmentation needed" with the overlay MTU, as flannel.1's 1450 makes the kernel do,
+# and b1's kernel then sends 1450-byte packets that pass.
+ip -n "$NS_B" link set pb1 mtu 1500
+ip -n "$NS_B1" link set eth0 mtu 1500
+out=$(nsx "$NS_B1" timeout 10 ping -M do -s 1472 -c 2 -W 1 "${POD_IP[a1]}" 2>&1) || true
+if grep -qE 'mtu ?= ?1450' <<<"$out"; then
+  ok "path MTU: a 1500-byte DF ping from b1 to a1 learns mtu 1450 from twilld"
+else
+  fail "path MTU: a 1500-byte DF ping from b1 to a1 learns mtu 1450 from twilld"
+  sed 's/^/  | /' <<<"$out"
+fi
+if nsx "$NS_B1" timeout 10 ping -M do -s 1422 -c 2 -W 1 "${POD_IP[a1]}" >/dev/null 2>&1; then
+  ok "path MTU: 1450-byte DF pings from b1 to a1 pass"
+else
+  fail "path MTU: 1450-byte DF pings from b1 to a1 pass"
+fi
+ip -n "$NS_B1" link set eth0 mtu 1450
+ip -n "$NS_B" link set pb1 mtu 1450
+
 # ---------------------------------------------------------------------------- counters
 if counters=$(twilld_counters 5); then
   ok "twilld counter block on SIGUSR1"

@@ -9,6 +9,7 @@
 #include "dataplane/net/checksum.h"
 #include "dataplane/net/headers.h"
 #include "dataplane/vxlan/vxlan.h"
+#include "dataplane/icmp/icmp.h"
 #include "tests/unit/fixture.h"
 
 using namespace twill;
@@ -397,6 +398,7 @@ TEST_CASE("pod input that may not pass is a counted drop", "[forward]") {
         uint16_t port;
         std::vector<uint8_t> frame;
         drop reason;
+        int icmp_type = -1;  // the ICMP error the source gets back, if any
     };
     std::vector<row> rows = {
         {"spoofed source IP", pod_b1_port,
@@ -408,9 +410,10 @@ TEST_CASE("pod input that may not pass is a counted drop", "[forward]") {
         {"not addressed to the gateway MAC", pod_b1_port,
          pkt().eth(mac("0a:11:22:33:44:55"), pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2")).udp(1, 2).bytes(),
          drop::pod_bad_dst_mac},
-        {"TTL expires here", pod_b1_port, from_b1(ip4("172.25.1.2"), {.ttl = 1}), drop::ttl_expired},
+        {"TTL expires here", pod_b1_port, from_b1(ip4("172.25.1.2"), {.ttl = 1}), drop::ttl_expired,
+         icmp::time_exceeded},
         {"TTL expires here (local)", pod_b1_port, from_b1(ip4("172.25.2.3"), {.ttl = 1}),
-         drop::ttl_expired},
+         drop::ttl_expired, icmp::time_exceeded},
         {"outside the cluster", pod_b1_port, from_b1(ip4("8.8.8.8")), drop::no_route},
         {"cluster slice with no node", pod_b1_port, from_b1(ip4("172.25.9.9")), drop::no_remote_node},
         {"no such local pod", pod_b1_port, from_b1(ip4("172.25.2.77")), drop::no_local_pod},
@@ -418,6 +421,9 @@ TEST_CASE("pod input that may not pass is a counted drop", "[forward]") {
          drop::to_node_address},
         {"larger than the overlay MTU", pod_b1_port,
          pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2")).udp(1, 2).payload(1500 - 28).bytes(),
+         drop::too_big, icmp::dest_unreachable},
+        {"larger than the overlay MTU, DF clear (not fragmented yet)", pod_b1_port,
+         pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.frag = 0}).udp(1, 2).payload(1500 - 28).bytes(),
          drop::too_big},
         {"IPv6 from a pod", pod_b1_port, pkt().eth(gw, pod_b1_mac, 0x86dd).payload(60).bytes(),
          drop::pod_other_ethertype},
@@ -427,7 +433,15 @@ TEST_CASE("pod input that may not pass is a counted drop", "[forward]") {
         INFO(r.what);
         test_node node;
         node.learn_neighbour(ip4("198.18.0.1"), kernel_a_mac);
-        CHECK(node.pod(r.port, r.frame).empty());
+        auto out = node.pod(r.port, r.frame);
+        if (r.icmp_type < 0) {
+            CHECK(out.empty());
+        } else {
+            REQUIRE(out.size() == 1);
+            CHECK(out[0].port == r.port);
+            CHECK(at<net::ipv4_hdr>(out[0].bytes, 14).proto == net::ip_proto_icmp);
+            CHECK(out[0].bytes[34] == r.icmp_type);
+        }
         CHECK(node.drops(r.reason) == 1);
         CHECK(node.total_drops() == 1);
     }
