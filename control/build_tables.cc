@@ -18,6 +18,7 @@ node_params make_params(const config::node_file& cfg, uint16_t underlay_port,
     p.vni = cfg.vxlan.vni;
     p.vxlan_port = cfg.vxlan.port;
     p.mtu = cfg.vxlan.mtu;
+    p.vxlan_known_sources_only = cfg.vxlan.known_sources_only;
     p.tsc_hz = tsc_hz;
     return p;
 }

@@ -92,6 +92,8 @@ class parser {
     std::optional<std::string> get_devargs(const map_view& m, std::string_view key, bool required);
     std::optional<int64_t> get_int(const map_view& m, std::string_view key, int64_t min,
                                    int64_t max);
+    // `true` or `false` only: YAML 1.1's yes/no/on/off are errors, not booleans.
+    std::optional<bool> get_bool(const map_view& m, std::string_view key);
     std::optional<ip4_addr> get_ip4(const map_view& m, std::string_view key);
     std::optional<ip4_prefix> get_cidr(const map_view& m, std::string_view key, bool required);
     std::optional<mac_addr> get_mac(const map_view& m, std::string_view key, bool required);
@@ -196,6 +198,18 @@ std::optional<std::string> parser::get_devargs(const map_view& m, std::string_vi
         return std::nullopt;
     }
     return s;
+}
+
+std::optional<bool> parser::get_bool(const map_view& m, std::string_view key) {
+    std::optional<std::string> s = get_string(m, key, false);
+    if (!s) {
+        return std::nullopt;
+    }
+    if (*s == "true" || *s == "false") {
+        return *s == "true";
+    }
+    fail(child(m.path, key), at(m, key), fmt::format("'{}' is not a boolean: write true or false", *s));
+    return std::nullopt;
 }
 
 std::optional<int64_t> parser::get_int(const map_view& m, std::string_view key, int64_t min,
@@ -379,7 +393,8 @@ void parser::parse_cluster(const field& f) {
     if (vf == nullptr) {
         return;
     }
-    std::optional<map_view> vx = read_map(*vf, "cluster.vxlan", {"vni", "port", "mtu"});
+    std::optional<map_view> vx =
+        read_map(*vf, "cluster.vxlan", {"vni", "port", "mtu", "knownSourcesOnly"});
     if (!vx) {
         return;
     }
@@ -392,6 +407,9 @@ void parser::parse_cluster(const field& f) {
     }
     if (auto mtu = get_int(*vx, "mtu", 68, 9000)) {
         out.mtu = uint16_t(*mtu);
+    }
+    if (auto known = get_bool(*vx, "knownSourcesOnly")) {
+        out.known_sources_only = *known;
     }
 }
 

@@ -32,6 +32,9 @@ struct vxlan_config {
     uint32_t vni = 1;
     uint16_t port = 8472;
     uint16_t mtu = 1450;
+    // VXLAN only from the underlay addresses of known nodes (Linux's flannel.1 takes it
+    // from anyone who knows the VNI and port).
+    bool known_sources_only = true;
 };
 
 struct node_config {

@@ -51,7 +51,8 @@ std::vector<std::string> node_state::apply(const config::node_file& next) {
     same(next.cluster_cidr == cur.cluster_cidr && next.service_cidr == cur.service_cidr,
          "cluster");
     same(next.vxlan.vni == cur.vxlan.vni && next.vxlan.port == cur.vxlan.port &&
-             next.vxlan.mtu == cur.vxlan.mtu,
+             next.vxlan.mtu == cur.vxlan.mtu &&
+             next.vxlan.known_sources_only == cur.vxlan.known_sources_only,
          "cluster.vxlan");
     same(next.eal == cur.eal, "dpdk.eal");
     same(next.underlay_port == cur.underlay_port, "ports.underlay");

@@ -46,7 +46,9 @@ namespace twill {
     X(32, arp_alloc_failed, "no mbuf to send an ARP request")                          \
     X(33, pod_unknown_mac, "pod's MAC not learned yet, cannot deliver")                \
     X(34, underlay_other_host, "underlay IPv4 frame for another MAC address")         \
-    X(35, ecn_ce_not_ect, "outer CE mark on an inner packet that is not ECN-capable")
+    X(35, ecn_ce_not_ect, "outer CE mark on an inner packet that is not ECN-capable")        \
+    X(36, pod_tunnel, "pod sent IP-in-IP or VXLAN of its own (Calico forbids both)")      \
+    X(37, martian, "inner packet with a martian address (0/8, 127/8, multicast, broadcast)")
 
 enum class drop : uint8_t {
     none = 0,

@@ -61,6 +61,10 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {
     }
     trim_to(m, sizeof(net::eth_hdr) + total_len);
     const node_params& p = *ctx.params;
+    if (is_martian(ip->src_addr())) [[unlikely]] {
+        ctx.drop_packet(m, drop::martian);
+        return;
+    }
     ip4_addr dst = ip->dst_addr();
     if (!p.pod_cidr.contains(dst)) [[unlikely]] {
         ctx.drop_packet(m, drop::decap_not_local);

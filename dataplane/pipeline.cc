@@ -100,7 +100,20 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
     }
     trim_to(m, sizeof(net::eth_hdr) + total_len);
 
+    // Tunnels of a pod's own would carry packets past every check here (Calico's
+    // AllowIPIPPacketsFromWorkloads / AllowVXLANPacketsFromWorkloads, off by default).
+    if (ip->proto == net::ip_proto_ipip ||
+        (ip->proto == net::ip_proto_udp && !ip->is_later_fragment() && total_len >= header_len + 4 &&
+         reinterpret_cast<const net::udp_hdr*>(reinterpret_cast<const uint8_t*>(ip) + header_len)
+                 ->dst_port.get() == p.vxlan_port)) [[unlikely]] {
+        ctx.drop_packet(m, drop::pod_tunnel);
+        return;
+    }
     ip4_addr dst = ip->dst_addr();
+    if (is_martian(dst)) [[unlikely]] {
+        ctx.drop_packet(m, drop::martian);
+        return;
+    }
     if (p.pod_cidr.contains(dst)) {
         uint32_t to = ctx.pods->lookup(dst);
         if (to == no_index) [[unlikely]] {

@@ -19,6 +19,13 @@ struct ip4_addr {
     }
 };
 
+// Never a source or destination worth routing (RFC 1812 5.3.7): "this network" 0/8,
+// loopback 127/8, multicast and the reserved/broadcast block 224/3.
+constexpr bool is_martian(ip4_addr a) {
+    const uint32_t first = a.value >> 24;
+    return first == 0 || first == 127 || first >= 224;
+}
+
 struct ip4_prefix {
     ip4_addr addr;
     uint8_t len = 0;

@@ -52,6 +52,7 @@ struct [[gnu::packed]] arp_hdr {
 static_assert(sizeof(arp_hdr) == 28);
 
 inline constexpr uint8_t ip_proto_icmp = 1;
+inline constexpr uint8_t ip_proto_ipip = 4;
 inline constexpr uint8_t ip_proto_tcp = 6;
 inline constexpr uint8_t ip_proto_udp = 17;
 

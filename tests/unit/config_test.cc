@@ -315,6 +315,14 @@ TEST_CASE("values", "[config]") {
             require_only_error(with_vxlan(std::string("mtu: ") + bad), "cluster.vxlan.mtu",
                                "is not an integer", 7, 16);
         }
+        for (const char* bad : {"yes", "on", "1", "True"}) {
+            INFO(bad);
+            require_only_error(with_vxlan(std::string("knownSourcesOnly: ") + bad),
+                               "cluster.vxlan.knownSourcesOnly", "is not a boolean: write true or false",
+                               7, 29);
+        }
+        CHECK(with_vxlan("mtu: 1450").cfg.vxlan.known_sources_only);
+        CHECK_FALSE(with_vxlan("knownSourcesOnly: false").cfg.vxlan.known_sources_only);
         parse_result ok = with_vxlan("vni: 0, port: 4789, mtu: 9000");
         REQUIRE(ok.ok());
         CHECK(ok.cfg.vxlan.vni == 0);

@@ -284,6 +284,52 @@ TEST_CASE("VXLAN from a known node is decapsulated and delivered to the pod", "[
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
+TEST_CASE("decapsulation: martian inner sources dropped; unknown senders only when allowed",
+          "[vxlan][decap]") {
+    {
+        test_node node;
+        auto f = pkt()
+                     .eth(underlay_mac, kernel_a_mac)
+                     .ipv4(ip4("198.18.0.1"), ip4("198.18.0.2"), {.frag = 0})
+                     .udp(45000, 8472)
+                     .vxlan(1)
+                     .eth(twill_b_vtep, kernel_a_vtep)
+                     .ipv4(ip4("127.0.0.1"), ip4("172.25.2.3"))
+                     .udp(1, 2)
+                     .bytes();
+        CHECK(node.underlay(f).empty());
+        CHECK(node.drops(drop::martian) == 1);
+    }
+    // From 198.18.0.9, which is no node: dropped by default, delivered when
+    // cluster.vxlan.knownSourcesOnly is false (what Linux's flannel.1 does).
+    auto from_stranger = pkt()
+                             .eth(underlay_mac, mac("02:00:00:00:00:09"))
+                             .ipv4(ip4("198.18.0.9"), ip4("198.18.0.2"), {.frag = 0})
+                             .udp(45000, 8472)
+                             .vxlan(1)
+                             .eth(twill_b_vtep, mac("0e:00:00:00:09:00"))
+                             .ipv4(ip4("172.25.1.2"), ip4("172.25.2.3"))
+                             .udp(1, 2)
+                             .bytes();
+    {
+        test_node node;
+        CHECK(node.underlay(from_stranger).empty());
+        CHECK(node.drops(drop::vxlan_unknown_source) == 1);
+    }
+    {
+        std::string yaml = default_node_yaml;
+        const std::string from = "vxlan: {vni: 1, port: 8472, mtu: 1450}";
+        yaml.replace(yaml.find(from), from.size(),
+                     "vxlan: {vni: 1, port: 8472, mtu: 1450, knownSourcesOnly: false}");
+        test_node node(yaml);
+        auto out = node.underlay(from_stranger);
+        REQUIRE(out.size() == 1);
+        CHECK(out[0].port == pod_b2_port);
+        CHECK(node.total_drops() == 0);
+    }
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
 TEST_CASE("a pod whose MAC is not known yet is ARPed for", "[vxlan][decap][arp]") {
     test_node node;
     auto out = node.underlay(vxlan_from_a(ip4("172.25.2.2")).bytes());
@@ -425,6 +471,17 @@ TEST_CASE("pod input that may not pass is a counted drop", "[forward]") {
         {"larger than the overlay MTU, DF clear (not fragmented yet)", pod_b1_port,
          pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.frag = 0}).udp(1, 2).payload(1500 - 28).bytes(),
          drop::too_big},
+        {"IP-in-IP from a pod", pod_b1_port,
+         pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"))
+             .ipv4(ip4("172.25.2.2"), ip4("172.25.1.9")).udp(1, 2).bytes(),
+         drop::pod_tunnel},
+        {"VXLAN from a pod", pod_b1_port,
+         pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2")).udp(40000, 8472).vxlan(1)
+             .eth(twill_b_vtep, kernel_a_vtep).ipv4(ip4("172.25.1.2"), ip4("172.25.2.3")).udp(1, 2).bytes(),
+         drop::pod_tunnel},
+        {"to loopback", pod_b1_port, from_b1(ip4("127.0.0.1")), drop::martian},
+        {"to multicast", pod_b1_port, from_b1(ip4("224.0.0.251")), drop::martian},
+        {"to 0/8", pod_b1_port, from_b1(ip4("0.1.2.3")), drop::martian},
         {"IPv6 from a pod", pod_b1_port, pkt().eth(gw, pod_b1_mac, 0x86dd).payload(60).bytes(),
          drop::pod_other_ethertype},
         {"frame from a port with no pod", 7, from_b1(ip4("172.25.1.2")), drop::unknown_port},

@@ -176,6 +176,7 @@ std::vector<uint8_t> pkt::bytes() const {
             v[l.offset + 9] = next == layer_type::udp    ? 17
                               : next == layer_type::tcp  ? 6
                               : next == layer_type::icmp ? 1
+                              : next == layer_type::ipv4 ? 4
                                                          : 0xfd;
         }
     }
