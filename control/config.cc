@@ -349,8 +349,9 @@ void parser::parse_document(const YAML::Node& root) {
         parse_dpdk(*f);
     }
     if (const field* f = find(*m, "ports", true)) {
-        if (std::optional<map_view> ports = read_map(*f, "ports", {"underlay"})) {
+        if (std::optional<map_view> ports = read_map(*f, "ports", {"underlay", "host"})) {
             set(out_.cfg.underlay_port, get_devargs(*ports, "underlay", true));
+            set(out_.cfg.host_port, get_devargs(*ports, "host", false));
         }
     }
     // Entries are kept even when broken so that nodes[i] / pods[i] keep their indexes.

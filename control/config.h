@@ -70,6 +70,7 @@ struct node_file {
     vxlan_config vxlan;
     std::vector<std::string> eal;  // empty = embedded default
     std::string underlay_port;     // DPDK devargs
+    std::string host_port;         // DPDK devargs of the port into the node's kernel; optional
     std::vector<remote_node> nodes;
     std::vector<pod> pods;
 

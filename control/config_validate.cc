@@ -240,6 +240,9 @@ void validator::check_pods() {
     if (usable("ports.underlay")) {
         ports.add(cfg_.underlay_port, "ports.underlay");
     }
+    if (!cfg_.host_port.empty() && usable("ports.host")) {
+        unique(ports, cfg_.host_port, "ports.host", fmt::format("port '{}'", cfg_.host_port));
+    }
 
     for (size_t i = 0; i < cfg_.pods.size(); ++i) {
         const pod& p = cfg_.pods[i];

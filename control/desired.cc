@@ -18,6 +18,7 @@ namespace {
 
 constexpr const char* self = "self";
 constexpr const char* underlay = "underlay";
+constexpr const char* host = "host";
 constexpr size_t max_local_pods = std::min<size_t>(RTE_MAX_ETHPORTS - 1, learned_state::pod_capacity);
 constexpr size_t max_nodes = learned_state::neighbour_capacity;
 
@@ -28,6 +29,9 @@ std::string describe(const std::string& owner, const char* own_key = "this node"
     }
     if (owner == underlay) {
         return "ports.underlay";
+    }
+    if (owner == host) {
+        return "ports.host";
     }
     if (owner.starts_with("node/")) {
         return fmt::format("node '{}'", owner.substr(5));
@@ -67,11 +71,15 @@ desired_state::desired_state(const config::node_file& cfg) {
     settings_.vxlan = cfg.vxlan;
     settings_.eal = cfg.eal;
     settings_.underlay_port = cfg.underlay_port;
+    settings_.host_port = cfg.host_port;
     const config::node_config& own = cfg.node;
     ips_.emplace(own.ip.value, self);
     slices_.emplace(own.pod_cidr.addr.value, std::pair(last_address(own.pod_cidr), self));
     macs_.emplace(own.vtep_mac, self);
     ports_.emplace(cfg.underlay_port, underlay);
+    if (!cfg.host_port.empty()) {
+        ports_.emplace(cfg.host_port, host);
+    }
     for (const config::remote_node& n : cfg.nodes) {
         add_node(n);
     }

@@ -56,6 +56,7 @@ std::vector<std::string> node_state::apply(const config::node_file& next) {
          "cluster.vxlan");
     same(next.eal == cur.eal, "dpdk.eal");
     same(next.underlay_port == cur.underlay_port, "ports.underlay");
+    same(next.host_port == cur.host_port, "ports.host");
     if (!refused.empty()) {
         return refused;
     }

@@ -16,6 +16,7 @@ struct totals {
     uint64_t encapsulated = 0, decapsulated = 0, delivered_local = 0;
     uint64_t arp_replies = 0, arp_requests = 0, neighbours_learned = 0;
     uint64_t icmp_sent = 0, icmp_rate_limited = 0;
+    uint64_t to_host = 0, from_host = 0, host_to_underlay = 0;
 };
 
 totals sum_counters(const std::vector<named_port>& ports, const worker_counters* const* workers,
@@ -43,6 +44,9 @@ totals sum_counters(const std::vector<named_port>& ports, const worker_counters*
         t.neighbours_learned += c.neighbours_learned.get();
         t.icmp_sent += c.icmp_errors_sent.get();
         t.icmp_rate_limited += c.icmp_errors_rate_limited.get();
+        t.to_host += c.to_host.get();
+        t.from_host += c.from_host.get();
+        t.host_to_underlay += c.host_to_underlay.get();
     }
     return t;
 }
@@ -72,6 +76,9 @@ nlohmann::json counters_json(const std::vector<named_port>& ports,
     out["deliveredLocal"] = t.delivered_local;
     out["icmpErrorsSent"] = t.icmp_sent;
     out["icmpErrorsRateLimited"] = t.icmp_rate_limited;
+    out["toHost"] = t.to_host;
+    out["fromHost"] = t.from_host;
+    out["hostToUnderlay"] = t.host_to_underlay;
     return out;
 }
 
@@ -90,9 +97,11 @@ std::string counters_report(const std::string& node, const std::vector<named_por
     }
     out += fmt::format(
         "events: encapsulated {} decapsulated {} delivered_local {} arp_replies {} "
-        "arp_requests {} neighbours_learned {} icmp_errors_sent {} icmp_errors_rate_limited {}\n",
+        "arp_requests {} neighbours_learned {} icmp_errors_sent {} icmp_errors_rate_limited {} "
+        "to_host {} from_host {} host_to_underlay {}\n",
         t.encapsulated, t.decapsulated, t.delivered_local, t.arp_replies, t.arp_requests,
-        t.neighbours_learned, t.icmp_sent, t.icmp_rate_limited);
+        t.neighbours_learned, t.icmp_sent, t.icmp_rate_limited, t.to_host, t.from_host,
+        t.host_to_underlay);
     bool any = false;
     for (const drop_reason_info& r : drop_reasons) {
         if (uint64_t n = t.drops[r.number]; n != 0) {

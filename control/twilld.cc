@@ -191,6 +191,22 @@ int run(const std::string& path, const std::string& socket_path) {
         return fail(underlay.error);
     }
     ports.push_back({underlay.port_id, "underlay", port_name(underlay.port_id)});
+    port_result host;
+    if (!cfg.host_port.empty()) {
+        host = attach_port(cfg.host_port, pool, true);
+        if (!host.ok) {
+            return fail("ports.host: " + host.error);
+        }
+        ports.push_back({host.port_id, "host", port_name(host.port_id)});
+        // The kernel's interface takes the underlay port's MAC, so that frames pass
+        // between the two unchanged (net_tap sets it on the tap device).
+        rte_ether_addr mac;
+        if (rte_eth_macaddr_get(underlay.port_id, &mac) != 0 ||
+            rte_eth_dev_default_mac_addr_set(host.port_id, &mac) != 0) {
+            fmt::print(stderr, "twilld: warning: cannot give the host port the underlay's MAC; "
+                               "set it on the kernel's interface yourself\n");
+        }
+    }
     for (const config::pod& p : cfg.pods) {
         if (p.port.empty()) {
             continue;
@@ -205,6 +221,9 @@ int run(const std::string& path, const std::string& socket_path) {
 
     node_params params =
         make_params(cfg, underlay.port_id, port_mac(underlay.port_id), rte_get_tsc_hz());
+    if (host.ok) {
+        params.host_port = host.port_id;
+    }
     size_t qsbr_size = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
     auto* qsbr = static_cast<rte_rcu_qsbr*>(rte_zmalloc("twill_qsbr", qsbr_size, RTE_CACHE_LINE_SIZE));
     if (qsbr == nullptr || rte_rcu_qsbr_init(qsbr, RTE_MAX_LCORE) != 0) {
@@ -215,6 +234,9 @@ int run(const std::string& path, const std::string& socket_path) {
                               detach_port});
     auto port_list = [&] {
         std::vector<named_port> list{{underlay.port_id, "underlay", port_name(underlay.port_id)}};
+        if (host.ok) {
+            list.push_back({host.port_id, "host", port_name(host.port_id)});
+        }
         for (const auto& [key, p] : state.desired().local_pods()) {
             if (!p.port.empty()) {
                 uint16_t id = state.pod_ports().at(p.port);

@@ -100,6 +100,9 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
     counter decapsulated;
     counter delivered_local;
     counter icmp_errors_sent;
+    counter to_host;           // to the node's kernel through the host port
+    counter from_host;         // routed from the node's kernel into the overlay or to pods
+    counter host_to_underlay;  // the kernel's own underlay traffic, passed through
     counter icmp_errors_rate_limited;
 
     void drop(twill::drop reason, uint64_t n = 1) { drops[unsigned(reason)].add(n); }

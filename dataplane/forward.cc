@@ -31,6 +31,14 @@ void send_to_pod(pipeline_ctx& ctx, rte_mbuf* m, uint32_t pod) {
     ctx.send(entry.port_id, m);
 }
 
+void send_to_host(pipeline_ctx& ctx, rte_mbuf* m) {
+    auto* eth = rte_pktmbuf_mtod(m, net::eth_hdr*);
+    eth->dst = ctx.params->underlay_mac;
+    eth->src = ctx.params->gateway_mac;
+    ctx.counters->to_host.add();
+    ctx.send(ctx.params->host_port, m);
+}
+
 void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {
     if (m->data_len < sizeof(net::eth_hdr) + sizeof(net::ipv4_hdr)) [[unlikely]] {
         ctx.drop_packet(m, drop::inner_truncated);
@@ -71,6 +79,10 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {
         return;
     }
     if (dst == p.pod_cidr.addr) [[unlikely]] {
+        if (p.has_host()) {
+            send_to_host(ctx, m);
+            return;
+        }
         ctx.drop_packet(m, drop::to_node_address);
         return;
     }

@@ -27,6 +27,11 @@ inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_
 // Decrements the TTL (expired: ICMP time exceeded to the source) and sends to the pod.
 void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t pod);
 
+// Hands a routed packet to the node's kernel through the host port, addressed to the
+// kernel interface's MAC (the underlay port's) from the gateway MAC. No TTL decrement:
+// the kernel is the host these packets are for or route through, as with Calico's veths.
+void send_to_host(pipeline_ctx& ctx, rte_mbuf* m);
+
 // Rewrites the Ethernet header for local pod `pod` and queues on its port; if its MAC is
 // not known yet, asks for it and drops.
 void send_to_pod(pipeline_ctx& ctx, rte_mbuf* m, uint32_t pod);

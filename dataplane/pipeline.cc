@@ -54,18 +54,24 @@ void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
         return;
     }
     const node_params& p = *ctx.params;
-    if (ip->dst_addr() != p.node_ip || ip->proto != net::ip_proto_udp) [[unlikely]] {
+    if (ip->dst_addr() != p.node_ip) [[unlikely]] {
         ctx.drop_packet(m, drop::underlay_not_for_dataplane);
         return;
     }
-    if (total_len < header_len + sizeof(net::udp_hdr)) [[unlikely]] {
-        ctx.drop_packet(m, drop::udp_truncated);
-        return;
-    }
+    // Not VXLAN: the node's own traffic (SSH, the kubelet, node ports), for its kernel.
+    const bool udp_header = ip->proto == net::ip_proto_udp && !ip->is_later_fragment() &&
+                            total_len >= header_len + sizeof(net::udp_hdr);
     const auto* udp =
         rte_pktmbuf_mtod_offset(m, const net::udp_hdr*, sizeof(net::eth_hdr) + header_len);
-    if (udp->dst_port.get() != p.vxlan_port) [[unlikely]] {
-        ctx.drop_packet(m, drop::underlay_not_for_dataplane);
+    if (!udp_header || udp->dst_port.get() != p.vxlan_port) [[unlikely]] {
+        if (p.has_host()) {
+            trim_to(m, sizeof(net::eth_hdr) + total_len);
+            ctx.counters->to_host.add();
+            ctx.send(p.host_port, m);
+            return;
+        }
+        ctx.drop_packet(m, ip->proto == net::ip_proto_udp && !udp_header ? drop::udp_truncated
+                                                                          : drop::underlay_not_for_dataplane);
         return;
     }
     // VXLAN over a fragmented datagram: Linux would reassemble; flannel never sends one
@@ -76,6 +82,9 @@ void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
     }
     vxlan_decap(ctx, m, ip, header_len, total_len);
 }
+
+void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
+                uint32_t total_len, bool from_host);
 
 void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
     auto* eth = rte_pktmbuf_mtod(m, net::eth_hdr*);
@@ -109,6 +118,15 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
         ctx.drop_packet(m, drop::pod_tunnel);
         return;
     }
+    route_ipv4(ctx, m, ip, header_len, total_len, false);
+}
+
+// Routes an accepted IPv4 packet from a pod or from the node's kernel (`from_host`):
+// to a local pod, through VXLAN to a remote one, or up to the kernel (the node's own
+// addresses and everything outside the cluster, which the kernel routes or masquerades).
+void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
+                uint32_t total_len, bool from_host) {
+    const node_params& p = *ctx.params;
     ip4_addr dst = ip->dst_addr();
     if (is_martian(dst)) [[unlikely]] {
         ctx.drop_packet(m, drop::martian);
@@ -117,6 +135,10 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
     if (p.pod_cidr.contains(dst)) {
         uint32_t to = ctx.pods->lookup(dst);
         if (to == no_index) [[unlikely]] {
+            if (dst == p.pod_cidr.addr && p.has_host() && !from_host) {
+                send_to_host(ctx, m);
+                return;
+            }
             ctx.drop_packet(m, dst == p.pod_cidr.addr ? drop::to_node_address : drop::no_local_pod);
             return;
         }
@@ -125,6 +147,10 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
     }
     const remote_node_entry* node = ctx.slices->lookup(dst);
     if (node == nullptr) [[unlikely]] {
+        if (!p.cluster_cidr.contains(dst) && p.has_host() && !from_host) {
+            send_to_host(ctx, m);
+            return;
+        }
         ctx.drop_packet(m, p.cluster_cidr.contains(dst) ? drop::no_remote_node : drop::no_route);
         return;
     }
@@ -148,7 +174,42 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
     vxlan_encap(ctx, m, ip, header_len, total_len, *node);
 }
 
+// From the node's kernel: to the gateway MAC, routed into the overlay; anything else is
+// the kernel's own underlay traffic and leaves through the underlay port unchanged.
+void host_frame(pipeline_ctx& ctx, rte_mbuf* m) {
+    const node_params& p = *ctx.params;
+    if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
+        ctx.drop_packet(m, drop::eth_truncated);
+        return;
+    }
+    const auto* eth = rte_pktmbuf_mtod(m, const net::eth_hdr*);
+    const uint16_t type = eth->type.get();
+    if (type == net::ether_type_ipv4 && eth->dst == p.gateway_mac) {
+        uint32_t header_len, total_len;
+        net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
+        if (ip == nullptr) [[unlikely]] {
+            return;
+        }
+        trim_to(m, sizeof(net::eth_hdr) + total_len);
+        ctx.counters->from_host.add();
+        route_ipv4(ctx, m, ip, header_len, total_len, true);
+        return;
+    }
+    if (type == net::ether_type_arp && arp_host_input(ctx, m)) {
+        return;  // answered: a pod address, which the gateway MAC reaches
+    }
+    ctx.counters->host_to_underlay.add();
+    ctx.send(p.underlay_port, m);
+}
+
 }  // namespace
+
+void host_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
+    for (uint16_t i = 0; i < n; ++i) {
+        prefetch_next(pkts, i, n);
+        host_frame(ctx, pkts[i]);
+    }
+}
 
 void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
     by_ethertype(

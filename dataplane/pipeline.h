@@ -17,6 +17,10 @@ void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n);
 // A burst from a local pod's port: ARP answered as the gateway, IPv4 routed.
 void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n);
 
+// A burst from the host port (the node's kernel): IPv4 to the gateway MAC routed to
+// pods, ARP for pod addresses answered, everything else out of the underlay port as is.
+void host_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n);
+
 // Once a second or so: ARP for unresolved next hops and for pods whose MAC is unknown.
 // Returns true when a transmit queue filled up before everything was asked: call again
 // after draining the queues.

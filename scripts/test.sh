@@ -109,6 +109,7 @@ if ((run_lab)); then
     scripts/lab.sh test
   run_counted "lab live changes (SIGHUP: pod hot-plug, rejected file)" tests/lab/live.sh
   run_counted "lab nodes and pods added and deleted with twillctl under traffic" tests/lab/nodes.sh
+  run_counted "lab host port: the node's kernel, pods and the underlay" tests/lab/host.sh
 fi
 
 echo

@@ -57,11 +57,33 @@ void arp_underlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
         reply_in_place(ctx, m, arp, p.underlay_mac, p.underlay_port);
         return;
     }
+    // A reply to the node's address answers the kernel's question as much as ours.
+    if (oper == net::arp_hdr::reply && arp->tpa.get() == p.node_ip.value && p.has_host()) {
+        ctx.counters->to_host.add();
+        ctx.send(p.host_port, m);
+        return;
+    }
     if (oper == net::arp_hdr::reply && node != nullptr) {
         rte_pktmbuf_free(m);  // consumed: it taught us the next hop
         return;
     }
     ctx.drop_packet(m, drop::arp_not_for_us);
+}
+
+bool arp_host_input(pipeline_ctx& ctx, rte_mbuf* m) {
+    net::arp_hdr* arp = arp_header(m);
+    const node_params& p = *ctx.params;
+    if (arp == nullptr || arp->oper.get() != net::arp_hdr::request) {
+        return false;
+    }
+    const ip4_addr target{arp->tpa.get()};
+    // Pod addresses, local or remote, are behind the gateway, as behind flannel.1; the
+    // node's own flannel address is the kernel's.
+    if (!p.cluster_cidr.contains(target) || target == p.pod_cidr.addr) {
+        return false;
+    }
+    reply_in_place(ctx, m, arp, p.gateway_mac, p.host_port);
+    return true;
 }
 
 void arp_pod_input(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {

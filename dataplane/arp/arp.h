@@ -11,6 +11,10 @@ namespace twill {
 // An ARP frame from the underlay port.
 void arp_underlay_input(pipeline_ctx& ctx, rte_mbuf* m);
 
+// An ARP frame from the host port (the node's kernel): requests for cluster addresses
+// are answered with the gateway MAC and true returned; false: not for twill, pass it on.
+bool arp_host_input(pipeline_ctx& ctx, rte_mbuf* m);
+
 // An ARP frame from the port of local pod `pod`.
 void arp_pod_input(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m);
 

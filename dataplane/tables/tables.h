@@ -31,6 +31,12 @@ struct node_params {
     mac_addr gateway_mac = default_gateway_mac;
     mac_addr underlay_mac;
     uint16_t underlay_port = 0;
+    // The port into the node's own kernel (ports.host), no_port when there is none. Its
+    // kernel interface carries the node's underlay address and the underlay port's MAC,
+    // so frames pass between the two unchanged.
+    static constexpr uint16_t no_port = 0xffff;
+    uint16_t host_port = no_port;
+    bool has_host() const { return host_port != no_port; }
     uint32_t vni = 1;
     uint16_t vxlan_port = 8472;
     uint16_t mtu = 1450;  // overlay MTU: the largest inner IPv4 packet

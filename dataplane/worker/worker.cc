@@ -35,6 +35,12 @@ int worker_main(void* arg) {
             underlay_input(*ctx, pkts, n);
             flush(*ctx);
         }
+        if (a.params->has_host()) {
+            if (uint16_t n = receive(*ctx, a.params->host_port, pkts)) {
+                host_input(*ctx, pkts, n);
+                flush(*ctx);
+            }
+        }
         for (const local_pod_entry& pod : ctx->pods->pods()) {
             if (uint16_t n = receive(*ctx, pod.port_id, pkts)) {
                 pod_input(*ctx, pod.port_id, pkts, n);

@@ -97,6 +97,12 @@ std::vector<out_frame> test_node::pod(uint16_t port, const std::vector<std::vect
     return collect();
 }
 
+std::vector<out_frame> test_node::host(const std::vector<uint8_t>& frame) {
+    rte_mbuf* m = to_mbuf(frame);
+    host_input(ctx_, &m, 1);
+    return collect();
+}
+
 std::vector<out_frame> test_node::maintenance() {
     neighbour_maintenance(ctx_);
     return collect();

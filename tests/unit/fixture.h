@@ -57,6 +57,8 @@ public:
         return pod(port, std::vector<std::vector<uint8_t>>{frame});
     }
     std::vector<out_frame> maintenance();
+    // A frame from the host port (params().host_port must be set).
+    std::vector<out_frame> host(const std::vector<uint8_t>& frame);
 
     void learn_neighbour(ip4_addr ip, const mac_addr& m);
     void learn_pod_mac(uint16_t port, const mac_addr& m);
