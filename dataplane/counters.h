@@ -48,7 +48,8 @@ namespace twill {
     X(34, underlay_other_host, "underlay IPv4 frame for another MAC address")         \
     X(35, ecn_ce_not_ect, "outer CE mark on an inner packet that is not ECN-capable")        \
     X(36, pod_tunnel, "pod sent IP-in-IP or VXLAN of its own (Calico forbids both)")      \
-    X(37, martian, "inner packet with a martian address (0/8, 127/8, multicast, broadcast)")
+    X(37, martian, "inner packet with a martian address (0/8, 127/8, multicast, broadcast)") \
+    X(38, fragment_attack, "tiny first fragment or TCP fragment at offset 8 (RFC 1858)")
 
 enum class drop : uint8_t {
     none = 0,

@@ -73,6 +73,10 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {
         ctx.drop_packet(m, drop::martian);
         return;
     }
+    if (!fragment_ok(ip, ip->header_length(), total_len)) [[unlikely]] {
+        ctx.drop_packet(m, drop::fragment_attack);
+        return;
+    }
     ip4_addr dst = ip->dst_addr();
     if (!p.pod_cidr.contains(dst)) [[unlikely]] {
         ctx.drop_packet(m, drop::decap_not_local);

@@ -127,6 +127,10 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
 void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
                 uint32_t total_len, bool from_host) {
     const node_params& p = *ctx.params;
+    if (!fragment_ok(ip, header_len, total_len)) [[unlikely]] {
+        ctx.drop_packet(m, drop::fragment_attack);
+        return;
+    }
     ip4_addr dst = ip->dst_addr();
     if (is_martian(dst)) [[unlikely]] {
         ctx.drop_packet(m, drop::martian);

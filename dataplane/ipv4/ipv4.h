@@ -48,6 +48,28 @@ inline net::ipv4_hdr* accept_ipv4(pipeline_ctx& ctx, rte_mbuf* m, uint32_t& head
 }
 
 // Drops Ethernet padding (and anything else past the IP packet) from the frame's tail.
+// RFC 1858 / RFC 3128: a TCP fragment at offset 8 bytes can overwrite the first
+// fragment's flags, and a first fragment too short for the transport header can move
+// its ports or flags into the next one; both slip past anything that inspects first
+// fragments only, and no legitimate stack sends either.
+inline bool fragment_ok(const net::ipv4_hdr* ip, uint32_t header_len, uint32_t total_len) {
+    const uint16_t frag = ip->frag.get();
+    if ((frag & (net::ipv4_hdr::flag_mf | net::ipv4_hdr::offset_mask)) == 0) [[likely]] {
+        return true;
+    }
+    const uint16_t offset = frag & net::ipv4_hdr::offset_mask;
+    if (offset == 1 && ip->proto == net::ip_proto_tcp) {
+        return false;
+    }
+    if (offset == 0) {
+        const uint32_t need = ip->proto == net::ip_proto_tcp ? 16
+                              : ip->proto == net::ip_proto_udp || ip->proto == net::ip_proto_icmp ? 8
+                                                                                                 : 0;
+        return total_len - header_len >= need;
+    }
+    return true;
+}
+
 inline void trim_to(rte_mbuf* m, uint32_t frame_len) {
     if (m->pkt_len > frame_len) {
         rte_pktmbuf_trim(m, uint16_t(m->pkt_len - frame_len));

@@ -43,6 +43,7 @@ pid=$(cat "$LAB_PIDFILE")
 # is never answered.
 for ((i = 0; i < 50; i++)); do ip -n "$NS_B" link show twill0 >/dev/null 2>&1 && break; sleep 0.1; done
 nsx "$NS_B" sysctl -qw net.ipv4.conf.ul0.rp_filter=1 net.ipv4.conf.ul0.arp_ignore=8
+nsx "$NS_B" sysctl -qw net.ipv4.ip_forward=1   # a Kubernetes node routes
 ip -n "$NS_B" link set twill0 mtu 1500 up
 ip -n "$NS_B" addr add 198.18.0.2/24 dev twill0
 ip -n "$NS_B" addr add 172.25.2.0/32 dev twill0
@@ -58,6 +59,8 @@ check "pod b1 -> node address 198.18.0.2" ping_ok "$NS_B1" 198.18.0.2
 check "pod b1 -> node flannel address 172.25.2.0" ping_ok "$NS_B1" 172.25.2.0
 check "remote pod a1 -> node flannel address 172.25.2.0 (through VXLAN)" ping_ok "$NS_A1" 172.25.2.0
 check "kernel-a -> twill-b's underlay address 198.18.0.2" ping_some "$NS_A" 198.18.0.2
+check "pod b1 -> another node's host address 198.18.0.1 (routed by the node's kernel)" \
+  ping_some "$NS_B1" 198.18.0.1
 
 # TCP both ways: a one-line server echoes what it gets.
 serve() {  # serve NS ADDR PORT: accepts one connection, echoes one line

@@ -479,6 +479,24 @@ TEST_CASE("pod input that may not pass is a counted drop", "[forward]") {
          pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2")).udp(40000, 8472).vxlan(1)
              .eth(twill_b_vtep, kernel_a_vtep).ipv4(ip4("172.25.1.2"), ip4("172.25.2.3")).udp(1, 2).bytes(),
          drop::pod_tunnel},
+        {"TCP fragment at offset 8 bytes (RFC 1858)", pod_b1_port,
+         pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.frag = 0x0001})
+             .tcp(1, 2).bytes(),
+         drop::fragment_attack},
+        {"tiny first fragment: the TCP header split", pod_b1_port,
+         [] {
+             auto f = pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.frag = 0x2000})
+                          .tcp(1, 2).bytes();
+             f.resize(14 + 20 + 8);  // 8 bytes of TCP: ports, no flags
+             f[16] = 0;
+             f[17] = 28;  // total length
+             f[24] = f[25] = 0;
+             uint16_t c = rte_raw_cksum(f.data() + 14, 20);
+             c = uint16_t(~c);
+             std::memcpy(&f[24], &c, 2);
+             return f;
+         }(),
+         drop::fragment_attack},
         {"to loopback", pod_b1_port, from_b1(ip4("127.0.0.1")), drop::martian},
         {"to multicast", pod_b1_port, from_b1(ip4("224.0.0.251")), drop::martian},
         {"to 0/8", pod_b1_port, from_b1(ip4("0.1.2.3")), drop::martian},
@@ -696,5 +714,22 @@ TEST_CASE("all fragments of a datagram take the same UDP source port", "[vxlan][
     REQUIRE(a.size() == 1);
     REQUIRE(b.size() == 1);
     CHECK(at<net::udp_hdr>(a[0].bytes, 34).src_port.get() == at<net::udp_hdr>(b[0].bytes, 34).src_port.get());
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("ordinary fragments pass: a first one with its header, later ones", "[forward]") {
+    test_node node;
+    node.learn_neighbour(ip4("198.18.0.1"), kernel_a_mac);
+    std::vector<std::vector<uint8_t>> frags = {
+        pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.id = 7, .frag = 0x2000})
+            .udp(1, 2).payload(64).bytes(),
+        pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.id = 7, .frag = 0x0009})
+            .payload(64).bytes(),
+        pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.id = 8, .frag = 0x0001})
+            .payload(64).bytes(),  // offset 8 bytes, but UDP-less (proto 253): no TCP flags to hide
+    };
+    auto out = node.pod(pod_b1_port, frags);
+    CHECK(out.size() == 3);
+    CHECK(node.total_drops() == 0);
     REQUIRE_NO_LEAKED_MBUFS();
 }
