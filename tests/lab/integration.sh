@@ -210,6 +210,25 @@ fi
 ip -n "$NS_B1" link set eth0 mtu 1450
 ip -n "$NS_B" link set pb1 mtu 1450
 
+# ---------------------------------------------------------------------------- TTL expiry
+# "Time exceeded" from twill-b's flannel address: to a local pod directly, and to a pod
+# on the kernel node through VXLAN (a1's TTL 2 is 1 after kernel-a's hop).
+ttl_expiry() {  # ttl_expiry NS TTL DST (ping itself fails: no echo reply comes)
+  local out
+  out=$(nsx "$1" timeout 10 ping -t "$2" -c 1 -W 2 "$3" 2>&1) || true
+  grep -q 'From 172.25.2.0 .*Time to live exceeded' <<<"$out"
+}
+if ttl_expiry "$NS_B1" 1 "${POD_IP[a1]}"; then
+  ok "TTL 1 from b1 towards a1: time exceeded from 172.25.2.0"
+else
+  fail "TTL 1 from b1 towards a1: time exceeded from 172.25.2.0"
+fi
+if ttl_expiry "$NS_A1" 2 "${POD_IP[b1]}"; then
+  ok "TTL 2 from a1 towards b1: time exceeded from 172.25.2.0, back through VXLAN"
+else
+  fail "TTL 2 from a1 towards b1: time exceeded from 172.25.2.0, back through VXLAN"
+fi
+
 # ---------------------------------------------------------------------------- counters
 if counters=$(twilld_counters 5); then
   ok "twilld counter block on SIGUSR1"
