@@ -15,7 +15,7 @@ struct totals {
     uint64_t drops[drop_reason_slots] = {};
     uint64_t encapsulated = 0, decapsulated = 0, delivered_local = 0;
     uint64_t arp_replies = 0, arp_requests = 0, neighbours_learned = 0;
-    uint64_t icmp_sent = 0, icmp_rate_limited = 0;
+    uint64_t icmp_sent = 0, icmp_rate_limited = 0, fragmented = 0;
     uint64_t to_host = 0, from_host = 0, host_to_underlay = 0;
 };
 
@@ -44,6 +44,7 @@ totals sum_counters(const std::vector<named_port>& ports, const worker_counters*
         t.neighbours_learned += c.neighbours_learned.get();
         t.icmp_sent += c.icmp_errors_sent.get();
         t.icmp_rate_limited += c.icmp_errors_rate_limited.get();
+        t.fragmented += c.fragmented.get();
         t.to_host += c.to_host.get();
         t.from_host += c.from_host.get();
         t.host_to_underlay += c.host_to_underlay.get();
@@ -76,6 +77,7 @@ nlohmann::json counters_json(const std::vector<named_port>& ports,
     out["deliveredLocal"] = t.delivered_local;
     out["icmpErrorsSent"] = t.icmp_sent;
     out["icmpErrorsRateLimited"] = t.icmp_rate_limited;
+    out["fragmented"] = t.fragmented;
     out["toHost"] = t.to_host;
     out["fromHost"] = t.from_host;
     out["hostToUnderlay"] = t.host_to_underlay;
@@ -98,10 +100,10 @@ std::string counters_report(const std::string& node, const std::vector<named_por
     out += fmt::format(
         "events: encapsulated {} decapsulated {} delivered_local {} arp_replies {} "
         "arp_requests {} neighbours_learned {} icmp_errors_sent {} icmp_errors_rate_limited {} "
-        "to_host {} from_host {} host_to_underlay {}\n",
+        "to_host {} from_host {} host_to_underlay {} fragmented {}\n",
         t.encapsulated, t.decapsulated, t.delivered_local, t.arp_replies, t.arp_requests,
         t.neighbours_learned, t.icmp_sent, t.icmp_rate_limited, t.to_host, t.from_host,
-        t.host_to_underlay);
+        t.host_to_underlay, t.fragmented);
     bool any = false;
     for (const drop_reason_info& r : drop_reasons) {
         if (uint64_t n = t.drops[r.number]; n != 0) {

@@ -101,6 +101,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
     counter decapsulated;
     counter delivered_local;
     counter icmp_errors_sent;
+    counter fragmented;  // packets cut into fragments for the overlay MTU
     counter to_host;           // to the node's kernel through the host port
     counter from_host;         // routed from the node's kernel into the overlay or to pods
     counter host_to_underlay;  // the kernel's own underlay traffic, passed through

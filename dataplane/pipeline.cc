@@ -5,6 +5,7 @@
 #include "dataplane/arp/arp.h"
 #include "dataplane/forward.h"
 #include "dataplane/icmp/icmp.h"
+#include "dataplane/ipv4/fragment.h"
 #include "dataplane/ipv4/ipv4.h"
 #include "dataplane/vxlan/vxlan.h"
 
@@ -86,6 +87,29 @@ void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
 void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
                 uint32_t total_len, bool from_host);
 
+// A packet without DF too big for the overlay: its fragments, each through the TTL check
+// and VXLAN like any packet.
+void encap_fragments(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
+                     uint32_t total_len, const remote_node_entry& node) {
+    if (ip->ttl <= 1) [[unlikely]] {
+        icmp_error(ctx, m, ip, icmp::time_exceeded, icmp::code_ttl, 0, drop::ttl_expired);
+        return;
+    }
+    rte_mbuf* frags[max_fragments];
+    const uint16_t n = ipv4_fragment(ctx, ip, header_len, total_len, ctx.params->mtu, frags);
+    if (n == 0) [[unlikely]] {
+        ctx.drop_packet(m, drop::too_big);
+        return;
+    }
+    rte_pktmbuf_free(m);
+    ctx.counters->fragmented.add();
+    for (uint16_t i = 0; i < n; ++i) {
+        auto* f = rte_pktmbuf_mtod_offset(frags[i], net::ipv4_hdr*, sizeof(net::eth_hdr));
+        net::decrement_ttl(*f);
+        vxlan_encap(ctx, frags[i], f, header_len, f->total_length.get(), node);
+    }
+}
+
 void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
     auto* eth = rte_pktmbuf_mtod(m, net::eth_hdr*);
     const node_params& p = *ctx.params;
@@ -160,11 +184,11 @@ void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t head
     }
     if (total_len > p.mtu) [[unlikely]] {
         // With DF the source learns the overlay MTU (path MTU discovery); without, the
-        // kernel would fragment, which twill does not yet.
+        // packet is fragmented as the kernel does before flannel.1.
         if (ip->frag.get() & net::ipv4_hdr::flag_df) {
             icmp_error(ctx, m, ip, icmp::dest_unreachable, icmp::code_frag_needed, p.mtu, drop::too_big);
         } else {
-            ctx.drop_packet(m, drop::too_big);
+            encap_fragments(ctx, m, ip, header_len, total_len, *node);
         }
         return;
     }

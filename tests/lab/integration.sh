@@ -195,6 +195,13 @@ fi
 # and b1's kernel then sends 1450-byte packets that pass.
 ip -n "$NS_B" link set pb1 mtu 1500
 ip -n "$NS_B1" link set eth0 mtu 1500
+# First without DF: twilld fragments, as the kernel does before flannel.1, and a1's
+# stack reassembles (before any DF ping teaches b1 the path MTU).
+if nsx "$NS_B1" timeout 10 ping -M dont -s 1472 -c 2 -W 2 "${POD_IP[a1]}" >/dev/null 2>&1; then
+  ok "fragmentation: 1500-byte pings without DF from b1 to a1 are answered"
+else
+  fail "fragmentation: 1500-byte pings without DF from b1 to a1 are answered"
+fi
 out=$(nsx "$NS_B1" timeout 10 ping -M do -s 1472 -c 2 -W 1 "${POD_IP[a1]}" 2>&1) || true
 if grep -qE 'mtu ?= ?1450' <<<"$out"; then
   ok "path MTU: a 1500-byte DF ping from b1 to a1 learns mtu 1450 from twilld"

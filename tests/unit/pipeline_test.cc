@@ -468,9 +468,6 @@ TEST_CASE("pod input that may not pass is a counted drop", "[forward]") {
         {"larger than the overlay MTU", pod_b1_port,
          pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2")).udp(1, 2).payload(1500 - 28).bytes(),
          drop::too_big, icmp::dest_unreachable},
-        {"larger than the overlay MTU, DF clear (not fragmented yet)", pod_b1_port,
-         pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.frag = 0}).udp(1, 2).payload(1500 - 28).bytes(),
-         drop::too_big},
         {"IP-in-IP from a pod", pod_b1_port,
          pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"))
              .ipv4(ip4("172.25.2.2"), ip4("172.25.1.9")).udp(1, 2).bytes(),
@@ -731,5 +728,37 @@ TEST_CASE("ordinary fragments pass: a first one with its header, later ones", "[
     auto out = node.pod(pod_b1_port, frags);
     CHECK(out.size() == 3);
     CHECK(node.total_drops() == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("too big without DF: fragmented as the kernel does, each fragment encapsulated", "[forward]") {
+    for (uint16_t frag_in : {uint16_t(0), uint16_t(0x2000 | 100)}) {  // whole; a fragment with more after it
+        INFO("frag field " << frag_in);
+        test_node node;
+        node.learn_neighbour(ip4("198.18.0.1"), kernel_a_mac);
+        const auto big = pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.1.2"), {.ttl = 64, .frag = frag_in})
+                             .udp(1, 2).payload(1500 - 28).bytes();
+        auto out = node.pod(pod_b1_port, big);
+        REQUIRE(out.size() == 2);
+        std::vector<uint8_t> joined;
+        for (size_t i = 0; i < out.size(); ++i) {
+            const auto& f = out[i].bytes;
+            CHECK(out[i].port == underlay_port);
+            CHECK(ipv4_checksum_ok(f, 14));
+            CHECK(ipv4_checksum_ok(f, 64));
+            const auto& inner = at<net::ipv4_hdr>(f, 64);
+            CHECK(inner.ttl == 63);
+            CHECK(inner.id.get() == 0x1234);
+            CHECK(inner.total_length.get() <= 1450);
+            const uint16_t fr = inner.frag.get();
+            CHECK((fr & net::ipv4_hdr::offset_mask) == (frag_in & net::ipv4_hdr::offset_mask) + (i == 0 ? 0 : 1424 / 8));
+            const bool mf_expected = i == 0 || (frag_in & net::ipv4_hdr::flag_mf);
+            CHECK(bool(fr & net::ipv4_hdr::flag_mf) == mf_expected);
+            joined.insert(joined.end(), f.begin() + 84, f.end());
+        }
+        CHECK(joined == std::vector<uint8_t>(big.begin() + 34, big.end()));  // the payload, in order
+        CHECK(node.counters().fragmented.get() == 1);
+        CHECK(node.total_drops() == 0);
+    }
     REQUIRE_NO_LEAKED_MBUFS();
 }
