@@ -27,6 +27,7 @@
 #include "control/build_tables.h"
 #include "control/config.h"
 #include "control/eal.h"
+#include "control/file_watch.h"
 #include "control/node_state.h"
 #include "control/api.h"
 #include "control/control_socket.h"
@@ -39,9 +40,10 @@ namespace {
 using namespace twill;
 
 constexpr const char* usage =
-    "usage: twilld --config FILE [--socket PATH]\n"
+    "usage: twilld --config FILE [--socket PATH] [--watch]\n"
     "                               run the node described by FILE; control socket at PATH\n"
-    "                               (default /run/twill/twilld.sock)\n"
+    "                               (default /run/twill/twilld.sock); --watch: reload FILE\n"
+    "                               when it is rewritten or replaced, as on SIGHUP\n"
     "       twilld --check FILE     validate FILE and exit (0 = valid)\n"
     "       twilld --version\n";
 
@@ -109,7 +111,7 @@ int check(const std::string& path) {
     return 0;
 }
 
-int run(const std::string& path, const std::string& socket_path) {
+int run(const std::string& path, const std::string& socket_path, bool watch) {
     config::parse_result parsed = config::load_file(path);
     if (!parsed.ok()) {
         return check(path);
@@ -284,6 +286,15 @@ int run(const std::string& path, const std::string& socket_path) {
     control_socket control(io, socket_path, [&](const std::string& req) {
         return handle_request(req, api);
     });
+    file_watch watcher(io, path, [&] {
+        fmt::print("twilld: {} changed on disk\n", path);
+        reload();
+    });
+    if (watch) {
+        if (std::string err = watcher.start(); !err.empty()) {
+            fmt::print(stderr, "twilld: --watch not available: {}; SIGHUP still reloads\n", err);
+        }
+    }
     if (std::string err = control.open(); !err.empty()) {
         // The dataplane runs without it; say so loudly.
         fmt::print(stderr, "twilld: control socket not available: {}\n", err);
@@ -314,11 +325,21 @@ int run(const std::string& path, const std::string& socket_path) {
 
 int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
-    if (args.size() == 2 && args[0] == "--config") {
-        return run(args[1], default_socket_path);
-    }
-    if (args.size() == 4 && args[0] == "--config" && args[2] == "--socket") {
-        return run(args[1], args[3]);
+    if (args.size() >= 2 && args[0] == "--config") {
+        std::string socket = default_socket_path;
+        bool watch = false, ok = true;
+        for (size_t i = 2; i < args.size() && ok; ++i) {
+            if (args[i] == "--socket" && i + 1 < args.size()) {
+                socket = args[++i];
+            } else if (args[i] == "--watch") {
+                watch = true;
+            } else {
+                ok = false;
+            }
+        }
+        if (ok) {
+            return run(args[1], socket, watch);
+        }
     }
     if (args.size() == 2 && args[0] == "--check") {
         return check(args[1]);

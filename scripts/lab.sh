@@ -10,7 +10,8 @@
 #   scripts/lab.sh add-kernel-c       join a second kernel flannel node to a running lab
 #   scripts/lab.sh capture-golden     record tests/data/kernel_{encap,pod_tx}.pcap
 #
-# Environment: TWILL_LAB_PREFIX (namespace prefix, default "twl"), TWILLD (binary,
+# Environment: TWILLD_ARGS (extra twilld arguments, e.g. --watch),
+# TWILL_LAB_PREFIX (namespace prefix, default "twl"), TWILLD (binary,
 # default build/control/twilld, relative to the repository root), TWILL_LAB_CONFIG
 # (default config/lab-twill.yaml). twilld's output goes to .lab/twilld.log.
 # To check the lab and its tests without twilld, let the kernel stand in for it:
@@ -89,7 +90,8 @@ start_twilld() {
   mkdir -p "$LAB_STATE"
   : >"$LAB_LOG"
   # `ip netns exec` and setsid exec in place: $! is twilld's PID.
-  setsid ip netns exec "$NS_B" "$TWILLD" --config "$LAB_CONFIG" --socket "$LAB_SOCKET" \
+  # shellcheck disable=SC2086  # TWILLD_ARGS: extra arguments, split on spaces
+  setsid ip netns exec "$NS_B" "$TWILLD" --config "$LAB_CONFIG" --socket "$LAB_SOCKET" ${TWILLD_ARGS:-} \
     </dev/null >>"$LAB_LOG" 2>&1 &
   local pid=$!
   echo "$pid" >"$LAB_PIDFILE"

@@ -4,7 +4,8 @@
 # address on twill0, the cluster routed through it, as through flannel.1), the kernel
 # reaches local and remote pods and pods reach the node; the kernel flannel node reaches
 # the twill node's own address (ping, and a TCP service standing in for SSH) although
-# DPDK owns the underlay port. Runs its own lab; removes everything it made.
+# DPDK owns the underlay port. twilld runs with --watch, and a rewritten config file is
+# applied without a signal. Runs its own lab; removes everything it made.
 # Prints "ok - ..."/"FAIL - ..." and one "N passed, M failed" line.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -34,7 +35,7 @@ mkdir -p "$LAB_STATE"
 sed 's|^  underlay: net_af_packet0,iface=ul0.*|&\n  host: net_tap0,iface=twill0|' \
   "$LAB_REPO/config/lab-twill.yaml" >"$cfg"
 grep -q 'host: net_tap0' "$cfg"
-TWILL_LAB_CONFIG="$cfg" "$LAB_REPO/scripts/lab.sh" up >/dev/null
+TWILLD_ARGS=--watch TWILL_LAB_CONFIG="$cfg" "$LAB_REPO/scripts/lab.sh" up >/dev/null
 pid=$(cat "$LAB_PIDFILE")
 
 # What an operator sets on the node. In the lab the kernel also still sees ul0, the
@@ -99,6 +100,11 @@ check "counters: traffic to and from the host port" \
 rpf=$(nsx "$NS_B" nstat -az TcpExtIPReversePathFilter | awk '/IPReversePathFilter/ {print $2}')
 check "the kernel's own copies from ul0 dropped ($rpf by rp_filter): the above went through twilld" \
   test "${rpf:-0}" -gt 0
+# --watch: the file rewritten, no signal sent; the change is applied.
+echo '  - {name: pod-w, ip: 172.25.9.7}' >>"$cfg"
+for ((i = 0; i < 30; i++)); do grep -q 'reload of .* applied' "$LAB_LOG" && break; sleep 0.1; done
+check "--watch: a rewritten config file is applied without SIGHUP" \
+  bash -c "grep -q 'changed on disk' '$LAB_LOG' && '$LAB_REPO/build/control/twillctl' --socket '$LAB_SOCKET' get pods | grep -q pod-w"
 check "twilld still running" kill -0 "$pid"
 
 echo "$passed passed, $failed failed"
