@@ -165,6 +165,7 @@ int worker_main(void* arg) {
         s.loops.fetch_add(1, std::memory_order_relaxed);
         rte_rcu_qsbr_quiescent(s.qsbr, id);
     }
+    drop_parked(*ctx);
     rte_rcu_qsbr_thread_offline(s.qsbr, id);
     rte_rcu_qsbr_thread_unregister(s.qsbr, id);
     return 0;

@@ -19,9 +19,11 @@ void send_to_pod(pipeline_ctx& ctx, rte_mbuf* m, uint32_t pod) {
     const local_pod_entry& entry = ctx.pods->pod(pod);
     mac_addr pod_mac;
     if (!ctx.learned->pod_macs[entry.state].get(pod_mac)) [[unlikely]] {
-        // A router would ARP and queue; the pod answers our request within a round trip.
+        // Ask, and hold the packet until the pod answers (within a round trip).
         pod_solicit(ctx, entry);
-        ctx.drop_packet(m, drop::pod_unknown_mac);
+        if (!ctx.park(m, true)) {
+            ctx.drop_packet(m, drop::pod_unknown_mac);
+        }
         return;
     }
     auto* eth = rte_pktmbuf_mtod(m, net::eth_hdr*);

@@ -16,7 +16,7 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos);
 inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_addr& src) {
     learned_mac& mac = ctx.learned->pod_macs[pod.state];
     if (!pod.mac_fixed) {
-        mac.set(src);
+        ctx.parked_dirty |= mac.set(src);
         return true;
     }
     mac_addr fixed;

@@ -1,5 +1,7 @@
 #include "dataplane/pipeline.h"
 
+#include <algorithm>
+
 #include <rte_prefetch.h>
 
 #include "dataplane/arp/arp.h"
@@ -258,6 +260,57 @@ void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
         ctx, pkts, n, drop::pod_other_ethertype,
         [&](rte_mbuf* m) { pod_ipv4(ctx, pod, m); },
         [&](rte_mbuf* m) { arp_pod_input(ctx, pod, m); });
+}
+
+void drop_parked(pipeline_ctx& ctx) {
+    for (uint16_t i = 0; i < ctx.nparked; ++i) {
+        ctx.drop_packet(ctx.parked[i].m,
+                        ctx.parked[i].to_pod ? drop::pod_unknown_mac : drop::neighbour_unresolved);
+    }
+    ctx.nparked = 0;
+}
+
+void retry_parked(pipeline_ctx& ctx) {
+    const uint64_t hz = ctx.params->tsc_hz;
+    if (ctx.nparked == 0 || (!ctx.parked_dirty && ctx.now_tsc - ctx.parked[0].tsc < hz)) {
+        return;
+    }
+    ctx.parked_dirty = false;
+    // Taken out first: sending may park again (it does not, since the MAC is checked
+    // here, but the array must not change under the loop).
+    const uint16_t n = ctx.nparked;
+    std::array<pipeline_ctx::parked_packet, pipeline_ctx::park_capacity> waiting;
+    std::copy_n(ctx.parked.begin(), n, waiting.begin());
+    ctx.nparked = 0;
+    for (uint16_t i = 0; i < n; ++i) {
+        const pipeline_ctx::parked_packet& p = waiting[i];
+        auto* ip = rte_pktmbuf_mtod_offset(p.m, net::ipv4_hdr*, sizeof(net::eth_hdr));
+        const bool expired = ctx.now_tsc - p.tsc >= hz;
+        mac_addr mac;
+        if (p.to_pod) {
+            const uint32_t pod = ctx.pods->lookup(ip->dst_addr());
+            if (pod == no_index) {
+                ctx.drop_packet(p.m, drop::no_local_pod);
+            } else if (ctx.learned->pod_macs[ctx.pods->pod(pod).state].get(mac)) {
+                send_to_pod(ctx, p.m, pod);
+            } else if (expired) {
+                ctx.drop_packet(p.m, drop::pod_unknown_mac);
+            } else {
+                ctx.parked[ctx.nparked++] = p;
+            }
+            continue;
+        }
+        const remote_node_entry* node = ctx.slices->lookup(ip->dst_addr());
+        if (node == nullptr) {
+            ctx.drop_packet(p.m, drop::no_remote_node);
+        } else if (ctx.learned->neighbours[node->neighbour].mac.get(mac)) {
+            vxlan_encap(ctx, p.m, ip, ip->header_length(), ip->total_length.get(), *node);
+        } else if (expired) {
+            ctx.drop_packet(p.m, drop::neighbour_unresolved);
+        } else {
+            ctx.parked[ctx.nparked++] = p;
+        }
+    }
 }
 
 bool neighbour_maintenance(pipeline_ctx& ctx) {

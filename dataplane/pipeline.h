@@ -21,6 +21,13 @@ void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n);
 // pods, ARP for pod addresses answered, everything else out of the underlay port as is.
 void host_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n);
 
+// Sends the parked packets whose MAC is now known, drops those waiting for a second or
+// whose destination went away. Cheap when nothing was learned and nothing expired.
+void retry_parked(pipeline_ctx& ctx);
+
+// Drops every parked packet (a worker's end), counted as unresolved.
+void drop_parked(pipeline_ctx& ctx);
+
 // Once a second or so: ARP for unresolved next hops and for pods whose MAC is unknown.
 // Returns true when a transmit queue filled up before everything was asked: call again
 // after draining the queues.

@@ -41,6 +41,9 @@ struct node_params {
     uint16_t vxlan_port = 8472;
     uint16_t mtu = 1450;  // overlay MTU: the largest inner IPv4 packet
     bool vxlan_known_sources_only = true;
+    // Hold packets for a next hop or pod whose MAC is being asked for, as the kernel's
+    // neighbour queue does, instead of dropping them (pipeline_ctx::park).
+    bool park_unresolved = true;
     uint64_t tsc_hz = 1;
 };
 

@@ -14,7 +14,9 @@ void vxlan_encap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* inner_ip,
     const node_params& p = *ctx.params;
     mac_addr next_hop;
     if (!neighbour_resolve(ctx, node, next_hop)) [[unlikely]] {
-        ctx.drop_packet(m, drop::neighbour_unresolved);
+        if (!ctx.park(m, false)) {
+            ctx.drop_packet(m, drop::neighbour_unresolved);
+        }
         return;
     }
     const vxlan_rewrite& rw = node.rewrite;

@@ -36,6 +36,28 @@ struct pipeline_ctx {
     const pod_table* pods = nullptr;
     uint64_t now_tsc = 0;
 
+    // Packets waiting for an ARP answer (their next hop's or pod's MAC), oldest first; a
+    // learned MAC marks them for a retry, and after a second unanswered they are dropped.
+    struct parked_packet {
+        rte_mbuf* m;
+        uint64_t tsc;
+        bool to_pod;  // waiting for a local pod's MAC; else for a next hop's
+    };
+    static constexpr uint16_t park_capacity = 64;
+    std::array<parked_packet, park_capacity> parked;
+    uint16_t nparked = 0;
+    bool parked_dirty = false;
+
+    // Holds `m` (an IPv4 packet behind its Ethernet header, ready to send but for the
+    // MAC); false when parking is off or full, and the caller drops it.
+    bool park(rte_mbuf* m, bool to_pod) {
+        if (!params->park_unresolved || nparked == park_capacity) {
+            return false;
+        }
+        parked[nparked++] = {m, now_tsc, to_pod};
+        return true;
+    }
+
     uint16_t ip_id = 0;
     // ICMP error token bucket (dataplane/icmp/icmp.h): tokens left, when last refilled.
     uint32_t icmp_tokens = 50;

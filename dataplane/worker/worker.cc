@@ -47,6 +47,10 @@ int worker_main(void* arg) {
                 flush(*ctx);
             }
         }
+        if (ctx->nparked != 0) [[unlikely]] {
+            retry_parked(*ctx);
+            flush(*ctx);
+        }
         if (ctx->now_tsc >= next_maintenance) [[unlikely]] {
             bool more = neighbour_maintenance(*ctx);
             flush(*ctx);
@@ -54,6 +58,7 @@ int worker_main(void* arg) {
         }
         rte_rcu_qsbr_quiescent(a.qsbr, a.thread_id);
     }
+    drop_parked(*ctx);  // nothing waits past the end
     rte_rcu_qsbr_thread_offline(a.qsbr, a.thread_id);
     rte_rcu_qsbr_thread_unregister(a.qsbr, a.thread_id);
     return 0;

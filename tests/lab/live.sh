@@ -21,6 +21,7 @@ ping_ok() { timeout 10 ip netns exec "$1" ping -c 2 -W 1 "$2" | grep -q ' 0% pac
 # A next hop or pod that was just (re)added is resolved by the first packet's ARP, which
 # that packet does not survive: at least one of three must come back.
 ping_some() { timeout 10 ip netns exec "$1" ping -c 3 -W 1 "$2" | grep -qE ' [123] received'; }
+ping_all() { timeout 10 ip netns exec "$1" ping -c 3 -W 2 "$2" | grep -q ' 3 received'; }
 ping_fails() { ! timeout 10 ip netns exec "$1" ping -c 2 -W 1 "$2"; }
 log_has() { tail -n 20 "$LAB_LOG" | grep -qF "$1"; }
 
@@ -95,7 +96,7 @@ pods:
   - {name: pod-b2, ip: 172.25.2.3, port: "net_af_packet2,iface=pb2", mac: "0a:00:00:00:02:03"}
 YAML
 check "twillctl apply -f: kernel-a and pod-b2 back" ctl apply -f "$objs"
-check "after the apply: b1 -> a1 works again" ping_some "$NS_B1" 172.25.1.2
+check "after the apply: b1 -> a1 works again, the first packet too (held for ARP)" ping_all "$NS_B1" 172.25.1.2
 check "after the apply: b2 -> a1 works again (port re-attached)" ping_some "$NS_B2" 172.25.1.2
 printf 'nodes:\n  - {name: kernel-x, ip: 198.18.0.9, podCIDR: 172.25.2.0/25, vtepMAC: "0e:00:00:00:09:00"}\n' >"$objs"
 check "twillctl apply of an overlapping slice: exit 1 with file:line:col, nothing changed" \

@@ -57,6 +57,8 @@ public:
         return pod(port, std::vector<std::vector<uint8_t>>{frame});
     }
     std::vector<out_frame> maintenance();
+    // The worker's retry of packets parked for a MAC (params().park_unresolved).
+    std::vector<out_frame> parked();
     // A frame from the host port (params().host_port must be set).
     std::vector<out_frame> host(const std::vector<uint8_t>& frame);
 

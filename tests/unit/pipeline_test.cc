@@ -762,3 +762,69 @@ TEST_CASE("too big without DF: fragmented as the kernel does, each fragment enca
     }
     REQUIRE_NO_LEAKED_MBUFS();
 }
+
+TEST_CASE("packets wait for their next hop's or pod's MAC, as in the kernel's neighbour queue",
+          "[arp][park]") {
+    SECTION("a next hop answers: the packet leaves, nothing is lost") {
+        test_node node;
+        node.params().park_unresolved = true;
+        auto out = node.pod(pod_b1_port, from_b1(ip4("172.25.1.2")));
+        REQUIRE(out.size() == 1);  // the ARP request; the packet waits
+        CHECK(at<net::eth_hdr>(out[0].bytes, 0).type.get() == net::ether_type_arp);
+        CHECK(node.parked().empty());  // nothing learned yet
+        node.underlay(pkt().eth(underlay_mac, kernel_a_mac)
+                          .arp(net::arp_hdr::reply, kernel_a_mac, ip4("198.18.0.1"), underlay_mac, ip4("198.18.0.2"))
+                          .bytes());
+        out = node.parked();
+        REQUIRE(out.size() == 1);
+        CHECK(out[0].port == underlay_port);
+        CHECK(at<net::eth_hdr>(out[0].bytes, 0).dst == kernel_a_mac);
+        CHECK(at<net::ipv4_hdr>(out[0].bytes, 64).dst_addr() == ip4("172.25.1.2"));
+        CHECK(node.total_drops() == 0);
+    }
+    SECTION("no answer within a second: dropped and counted") {
+        test_node node;
+        node.params().park_unresolved = true;
+        node.pod(pod_b1_port, from_b1(ip4("172.25.1.2")));
+        node.ctx().now_tsc += node.params().tsc_hz;
+        CHECK(node.parked().empty());
+        CHECK(node.drops(drop::neighbour_unresolved) == 1);
+    }
+    SECTION("a pod answers: the decapsulated packet is delivered") {
+        test_node node;
+        node.params().park_unresolved = true;
+        auto out = node.underlay(vxlan_from_a(ip4("172.25.2.2")).bytes());
+        REQUIRE(out.size() == 1);  // the ARP request to the pod
+        node.pod(pod_b1_port, pkt().eth(gw, pod_b1_mac)
+                                  .arp(2, pod_b1_mac, ip4("172.25.2.2"), gw, ip4("169.254.1.1"))
+                                  .bytes());
+        out = node.parked();
+        REQUIRE(out.size() == 1);
+        CHECK(out[0].port == pod_b1_port);
+        CHECK(at<net::eth_hdr>(out[0].bytes, 0).dst == pod_b1_mac);
+        CHECK(node.total_drops() == 0);
+    }
+    SECTION("the destination goes away meanwhile: dropped as such") {
+        test_node node;
+        node.params().park_unresolved = true;
+        node.pod(pod_b1_port, from_b1(ip4("172.25.1.2")));
+        config::node_file next = node.cfg();
+        next.nodes.erase(next.nodes.begin());  // kernel-a
+        REQUIRE(node.state().apply(next).empty());
+        node.snapshot();
+        node.ctx().parked_dirty = true;
+        CHECK(node.parked().empty());
+        CHECK(node.drops(drop::no_remote_node) == 1);
+    }
+    SECTION("a full queue drops the rest; a worker's end drops what waits") {
+        test_node node;
+        node.params().park_unresolved = true;
+        std::vector<std::vector<uint8_t>> many(pipeline_ctx::park_capacity + 1, from_b1(ip4("172.25.1.2")));
+        node.pod(pod_b1_port, many);
+        CHECK(node.ctx().nparked == pipeline_ctx::park_capacity);
+        CHECK(node.drops(drop::neighbour_unresolved) == 1);
+        drop_parked(node.ctx());
+        CHECK(node.drops(drop::neighbour_unresolved) == pipeline_ctx::park_capacity + 1);
+    }
+    REQUIRE_NO_LEAKED_MBUFS();
+}

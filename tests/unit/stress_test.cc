@@ -214,6 +214,7 @@ TEST_CASE("stress: thousands of changes while the worker forwards; unchanged des
                 started.store(true, std::memory_order_relaxed);
                 rte_rcu_qsbr_quiescent(qsbr, 0);
             }
+            drop_parked(*ctx);
             rte_rcu_qsbr_thread_offline(qsbr, 0);
             rte_rcu_qsbr_thread_unregister(qsbr, 0);
         });
