@@ -13,18 +13,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cfg="$LAB_STATE/host.yaml"
 passed=0 failed=0
-check() {  # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@" >/dev/null 2>&1; then echo "ok - $what"; passed=$((passed + 1))
-  else echo "FAIL - $what"; failed=$((failed + 1)); fi
-}
-ping_ok() { timeout 10 ip netns exec "$1" ping -c 2 -W 1 "$2" | grep -q ' 0% packet loss'; }
-# The first packet towards a pod may go while twilld asks for its MAC.
-ping_some() { timeout 10 ip netns exec "$1" ping -c 3 -W 1 "$2" | grep -qE ' [123] received'; }
 
 server_pid=
 cleanup() {
-  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null || true
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi
   TWILL_LAB_CONFIG="$cfg" "$LAB_REPO/scripts/lab.sh" down >/dev/null 2>&1 || true
   rm -f "$cfg"
 }

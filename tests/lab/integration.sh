@@ -202,14 +202,14 @@ if nsx "$NS_B1" timeout 10 ping -M dont -s 1472 -c 2 -W 2 "${POD_IP[a1]}" >/dev/
 else
   fail "fragmentation: 1500-byte pings without DF from b1 to a1 are answered"
 fi
-out=$(nsx "$NS_B1" timeout 10 ping -M do -s 1472 -c 2 -W 1 "${POD_IP[a1]}" 2>&1) || true
+out=$(nsx "$NS_B1" timeout 10 ping -M "do" -s 1472 -c 2 -W 1 "${POD_IP[a1]}" 2>&1) || true
 if grep -qE 'mtu ?= ?1450' <<<"$out"; then
   ok "path MTU: a 1500-byte DF ping from b1 to a1 learns mtu 1450 from twilld"
 else
   fail "path MTU: a 1500-byte DF ping from b1 to a1 learns mtu 1450 from twilld"
-  sed 's/^/  | /' <<<"$out"
+  printf '  | %s\n' "$out"
 fi
-if nsx "$NS_B1" timeout 10 ping -M do -s 1422 -c 2 -W 1 "${POD_IP[a1]}" >/dev/null 2>&1; then
+if nsx "$NS_B1" timeout 10 ping -M "do" -s 1422 -c 2 -W 1 "${POD_IP[a1]}" >/dev/null 2>&1; then
   ok "path MTU: 1450-byte DF pings from b1 to a1 pass"
 else
   fail "path MTU: 1450-byte DF pings from b1 to a1 pass"

@@ -188,3 +188,18 @@ wait_udp_bound() {
   done
   return 1
 }
+
+# ---------------------------------------------------------------------------- checks
+# check DESCRIPTION COMMAND...: one "ok - ..." or "FAIL - ..." line, counted in the
+# caller's $passed and $failed.
+check() {
+  local what=$1; shift
+  if "$@" >/dev/null 2>&1; then echo "ok - $what"; passed=$((passed + 1))
+  else echo "FAIL - $what"; failed=$((failed + 1)); fi
+}
+# Pings from namespace $1 to $2: every answer; at least one of three; all three with
+# time for a MAC to be asked (twilld holds the first packet meanwhile); none.
+ping_ok() { timeout 10 ip netns exec "$1" ping -c 2 -i 0.2 -W 1 "$2" | grep -q ' 0% packet loss'; }
+ping_some() { timeout 10 ip netns exec "$1" ping -c 3 -i 0.2 -W 1 "$2" | grep -qE ' [123] received'; }
+ping_all() { timeout 10 ip netns exec "$1" ping -c 3 -i 0.2 -W 2 "$2" | grep -q ' 3 received'; }
+ping_fails() { ! timeout 10 ip netns exec "$1" ping -c 2 -i 0.2 -W 1 "$2"; }

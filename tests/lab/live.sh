@@ -12,17 +12,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cfg="$LAB_STATE/live.yaml"
 ns_b3="$LAB_P-b3"
 passed=0 failed=0
-check() {  # check DESCRIPTION COMMAND...
-  local what=$1; shift
-  if "$@" >/dev/null 2>&1; then echo "ok - $what"; passed=$((passed + 1))
-  else echo "FAIL - $what"; failed=$((failed + 1)); fi
-}
-ping_ok() { timeout 10 ip netns exec "$1" ping -c 2 -W 1 "$2" | grep -q ' 0% packet loss'; }
-# A next hop or pod that was just (re)added is resolved by the first packet's ARP, which
-# that packet does not survive: at least one of three must come back.
-ping_some() { timeout 10 ip netns exec "$1" ping -c 3 -W 1 "$2" | grep -qE ' [123] received'; }
-ping_all() { timeout 10 ip netns exec "$1" ping -c 3 -W 2 "$2" | grep -q ' 3 received'; }
-ping_fails() { ! timeout 10 ip netns exec "$1" ping -c 2 -W 1 "$2"; }
 log_has() { tail -n 20 "$LAB_LOG" | grep -qF "$1"; }
 
 cleanup() {

@@ -53,14 +53,6 @@ ok() { echo "ok - $*"; passed=$((passed + 1)); }
 fail() { echo "FAIL - $*"; failed=$((failed + 1)); }
 
 ctl() { "$CTL" --socket "$LAB_SOCKET" "$@"; }
-ping_ok() { timeout 10 ip netns exec "$1" ping -c 2 -i 0.2 -W 1 "$2" | grep -q ' 0% packet loss'; }
-# A next hop or pod that was just (re)added is resolved by the first packet's ARP, which
-# that packet does not survive: at least one of three must come back.
-ping_some() { timeout 10 ip netns exec "$1" ping -c 3 -i 0.2 -W 1 "$2" | grep -qE ' [123] received'; }
-# Every echo answered: twilld holds a packet while it asks for a new next hop's or pod's
-# MAC, as the kernel's neighbour queue does.
-ping_all() { timeout 10 ip netns exec "$1" ping -c 3 -i 0.2 -W 2 "$2" | grep -q ' 3 received'; }
-ping_fails() { ! timeout 10 ip netns exec "$1" ping -c 2 -i 0.2 -W 1 "$2"; }
 # ctl_rc WANT ARGS...: twillctl exits with WANT; its output is printed for check.
 ctl_rc() {
   local want=$1 rc=0

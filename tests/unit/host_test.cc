@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "tests/unit/fixture.h"
+#include "tests/unit/frames.h"
 
 using namespace twill;
 using namespace twill::test;
@@ -11,12 +12,6 @@ namespace {
 
 constexpr uint16_t host_port = 5;
 const mac_addr gw = default_gateway_mac;
-
-template <typename T>
-const T& at(const std::vector<uint8_t>& f, size_t off) {
-    REQUIRE(f.size() >= off + sizeof(T));
-    return *reinterpret_cast<const T*>(f.data() + off);
-}
 
 struct host_node : test_node {
     host_node() {

@@ -6,6 +6,7 @@
 
 #include "dataplane/icmp/icmp.h"
 #include "tests/unit/fixture.h"
+#include "tests/unit/frames.h"
 
 using namespace twill;
 using namespace twill::test;
@@ -13,12 +14,6 @@ using namespace twill::test;
 namespace {
 
 const mac_addr gw = default_gateway_mac;
-
-template <typename T>
-const T& at(const std::vector<uint8_t>& f, size_t off) {
-    REQUIRE(f.size() >= off + sizeof(T));
-    return *reinterpret_cast<const T*>(f.data() + off);
-}
 
 uint16_t sum(const std::vector<uint8_t>& f, size_t off, size_t len) {
     return rte_raw_cksum(f.data() + off, len);

@@ -11,6 +11,7 @@
 #include "dataplane/vxlan/vxlan.h"
 #include "dataplane/icmp/icmp.h"
 #include "tests/unit/fixture.h"
+#include "tests/unit/frames.h"
 
 using namespace twill;
 using namespace twill::test;
@@ -19,12 +20,6 @@ namespace {
 
 const mac_addr gw = default_gateway_mac;
 const mac_addr bcast = mac("ff:ff:ff:ff:ff:ff");
-
-template <typename T>
-const T& at(const std::vector<uint8_t>& f, size_t off) {
-    REQUIRE(f.size() >= off + sizeof(T));
-    return *reinterpret_cast<const T*>(f.data() + off);
-}
 
 bool ipv4_checksum_ok(const std::vector<uint8_t>& f, size_t off) {
     const auto& ip = at<net::ipv4_hdr>(f, off);
