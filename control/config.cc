@@ -406,7 +406,10 @@ void parser::parse_cluster(const field& f) {
     if (auto port = get_int(*vx, "port", 1, 65535)) {
         out.port = uint16_t(*port);
     }
-    if (auto mtu = get_int(*vx, "mtu", 68, 9000)) {
+    // At most what a single-segment 2 KB mbuf carries once encapsulated: 2048 bytes of
+    // data room less 64 of outer headers and the inner Ethernet header. Jumbo overlays
+    // need multi-segment mbufs, which this version does not do.
+    if (auto mtu = get_int(*vx, "mtu", 68, 1984)) {
         out.mtu = uint16_t(*mtu);
     }
     if (auto known = get_bool(*vx, "knownSourcesOnly")) {
