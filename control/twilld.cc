@@ -231,9 +231,16 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     if (qsbr == nullptr || rte_rcu_qsbr_init(qsbr, RTE_MAX_LCORE) != 0) {
         return fail("cannot set up RCU state");
     }
-    node_state state(cfg, params, pod_ports, qsbr,
-                     port_ops{[pool](const std::string& devargs) { return attach_port(devargs, pool, true); },
-                              detach_port});
+    auto counters = std::make_unique<worker_counters>();
+    // A hot-plugged pod may get the port id of one removed earlier: its counters start at 0.
+    auto attach_pod_port = [pool, c = counters.get()](const std::string& devargs) {
+        port_result r = attach_port(devargs, pool, true);
+        if (r.ok) {
+            c->ports[r.port_id].reset();
+        }
+        return r;
+    };
+    node_state state(cfg, params, pod_ports, qsbr, port_ops{attach_pod_port, detach_port});
     auto port_list = [&] {
         std::vector<named_port> list{{underlay.port_id, "underlay", port_name(underlay.port_id)}};
         if (host.ok) {
@@ -247,7 +254,6 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         }
         return list;
     };
-    auto counters = std::make_unique<worker_counters>();
     worker_args wargs{&params, &state.published(), &state.learned(), counters.get(), pool, qsbr,
                       worker_lcore, &stop};
     if (rte_eal_remote_launch(worker_main, &wargs, worker_lcore) != 0) {

@@ -78,6 +78,8 @@ class counter {
 public:
     void add(uint64_t n = 1) { value_.store(value_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
     uint64_t get() const { return value_.load(std::memory_order_relaxed); }
+    // Only while no worker can add to it (see port_counters::reset).
+    void reset() { value_.store(0, std::memory_order_relaxed); }
 
 private:
     std::atomic<uint64_t> value_{0};
@@ -89,6 +91,14 @@ struct port_counters {
     counter tx_packets;
     counter tx_bytes;
     counter tx_failed;
+
+    // For a port id that is attached again: no worker has polled or sent on it since it
+    // was detached after a grace period, and none will before the new pod is published.
+    void reset() {
+        for (counter* c : {&rx_packets, &rx_bytes, &tx_packets, &tx_bytes, &tx_failed}) {
+            c->reset();
+        }
+    }
 };
 
 struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
