@@ -3,6 +3,7 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <rte_cycles.h>
 
 namespace twill {
 namespace {
@@ -56,14 +57,19 @@ json get_pods(api_context& ctx) {
 json get_neighbours(api_context& ctx) {
     json items = json::array();
     const slice_table* slices = ctx.state.published().slices.load(std::memory_order_acquire);
+    // As `ip neigh` says it: reachable when heard from within 30 s, stale (still used,
+    // being asked again) after that, incomplete before the first answer.
+    const uint64_t now = rte_rdtsc(), stale_after = neighbour_reachable_seconds * rte_get_tsc_hz();
     for (const auto& [name, n] : ctx.state.desired().nodes()) {
         const remote_node_entry* e = slices->node_by_ip(n.ip);
         mac_addr mac;
         bool known = e != nullptr && ctx.state.learned().neighbours[e->neighbour].mac.get(mac);
+        bool fresh = known && now - ctx.state.learned().neighbours[e->neighbour].confirmed_tsc.load(
+                                        std::memory_order_relaxed) < stale_after;
         items.push_back({{"ip", config::format_ip4(n.ip)},
                          {"node", n.name},
                          {"mac", known ? config::format_mac(mac) : ""},
-                         {"state", known ? "reachable" : "incomplete"}});
+                         {"state", !known ? "incomplete" : fresh ? "reachable" : "stale"}});
     }
     return items;
 }
