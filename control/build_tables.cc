@@ -33,7 +33,6 @@ std::unique_ptr<const remote_node_entry> make_node_entry(const config::remote_no
     auto e = std::make_unique<remote_node_entry>();
     e->ip = n.ip;
     e->vtep_mac = n.vtep_mac;
-    e->pod_cidr = n.pod_cidr;
     e->neighbour = slot;
     make_vxlan_rewrite(params, *e);
     return e;

@@ -9,12 +9,12 @@
 
 namespace twill {
 
+namespace {
+
 std::string node_owner(const std::string& name) { return "node/" + name; }
 std::string pod_owner(const std::string& ns, const std::string& name) {
     return "pod/" + ns + "/" + name;
 }
-
-namespace {
 
 constexpr const char* self = "self";
 constexpr const char* underlay = "underlay";
@@ -212,14 +212,13 @@ std::vector<config::error> desired_state::check(const config::node_file& objects
             replaced.insert(pod_owner(p.ns, p.name));
         }
     }
-    auto stays = [&](const std::string& owner) { return !replaced.contains(owner); };
-    auto skip = [&](const std::string& owner) { return replaced.contains(owner); };
+    auto is_replaced = [&](const std::string& owner) { return replaced.contains(owner); };
     // A value must be unique among what stays and among the objects; `seen` holds the
     // objects' values so far, by path.
     auto unique = [&]<typename K>(const std::map<K, std::string>& state, std::map<K, std::string>& seen,
                                   const K& key, const std::string& path, const std::string& what,
                                   const char* own_key = "this node") {
-        if (auto it = state.find(key); it != state.end() && stays(it->second)) {
+        if (auto it = state.find(key); it != state.end() && !is_replaced(it->second)) {
             fail(path, fmt::format("duplicate {} (also {})", what, describe(it->second, own_key)));
         } else if (auto [at, fresh] = seen.try_emplace(key, path); !fresh) {
             fail(path, fmt::format("duplicate {} (also {})", what, at->second));
@@ -253,7 +252,7 @@ std::vector<config::error> desired_state::check(const config::node_file& objects
         if (!cluster.contains(n.pod_cidr)) {
             fail(path, fmt::format("{} is outside cluster.clusterCIDR {}", slice_s,
                                    config::format_prefix(cluster)));
-        } else if (const auto* o = find_overlap(slices_, first, last, skip)) {
+        } else if (const auto* o = find_overlap(slices_, first, last, is_replaced)) {
             const std::string& owner = o->second.second;
             const ip4_prefix& theirs =
                 owner == self ? own.pod_cidr : nodes_.at(owner.substr(5)).pod_cidr;

@@ -74,7 +74,4 @@ private:
     std::map<std::string, std::string> ports_;       // devargs
 };
 
-std::string node_owner(const std::string& name);
-std::string pod_owner(const std::string& ns, const std::string& name);
-
 }  // namespace twill

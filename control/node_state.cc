@@ -17,11 +17,7 @@ node_state::node_state(const config::node_file& cfg, const node_params& params,
                                             learned_state::neighbour_capacity)) {
     std::vector<retired_ptr> unused;  // nothing reads the table yet
     for (const auto& [name, n] : desired_.nodes()) {
-        bool fresh;
-        uint32_t slot = slots_.acquire(n.ip, fresh);
-        unused.push_back(slices_->set_node(slot, make_node_entry(n, params_, slot)));
-        unused.push_back(slices_->map_ip(n.ip, slot));
-        slices_->set_cells(n.pod_cidr, slot);
+        publish_node(n, unused);
     }
     pods_ = build_pod_table(cfg.node.pod_cidr, desired_.local_pods(), pod_ports_, pod_slots_,
                             *learned_);
@@ -30,6 +26,24 @@ node_state::node_state(const config::node_file& cfg, const node_params& params,
 }
 
 node_state::~node_state() = default;
+
+void node_state::publish_node(const config::remote_node& n, std::vector<retired_ptr>& retired) {
+    bool fresh;
+    uint32_t slot = slots_.acquire(n.ip, fresh);
+    if (fresh) {  // nothing reads a released slot, so it is reset in place
+        learned_->neighbours[slot].mac.clear();
+        learned_->neighbours[slot].last_request_tsc.store(0, std::memory_order_relaxed);
+        learned_->neighbours[slot].confirmed_tsc.store(0, std::memory_order_relaxed);
+    }
+    // The entry before the address and the cells that lead to it.
+    for (retired_ptr old : {slices_->set_node(slot, make_node_entry(n, params_, slot)),
+                            slices_->map_ip(n.ip, slot)}) {
+        if (old != nullptr) {
+            retired.push_back(std::move(old));
+        }
+    }
+    slices_->set_cells(n.pod_cidr, slot);
+}
 
 void node_state::wait_grace_period() {
     if (qsbr_ != nullptr) {
@@ -91,18 +105,13 @@ std::vector<std::string> node_state::apply(const object_change& change) {
     // Remote nodes, entry by entry. First what leaves: cells, address and entry of a
     // node deleted or moved to another address, and cells its new slice no longer covers.
     std::vector<retired_ptr> retired;
-    auto retire = [&](retired_ptr p) {
-        if (p != nullptr) {
-            retired.push_back(std::move(p));
-        }
-    };
     std::vector<ip4_addr> gone;
     auto withdraw = [&](const config::remote_node& old, const config::remote_node* next) {
         bool same_ip = next != nullptr && next->ip == old.ip;
         slices_->set_cells(old.pod_cidr, no_index, same_ip ? &next->pod_cidr : nullptr);
         if (!same_ip) {
             slices_->unmap_ip(old.ip);
-            retire(slices_->set_node(slots_.find(old.ip), nullptr));
+            retired.push_back(slices_->set_node(slots_.find(old.ip), nullptr));  // never null
             gone.push_back(old.ip);
         }
     };
@@ -126,18 +135,9 @@ std::vector<std::string> node_state::apply(const object_change& change) {
     }
     desired_.record(change);
 
-    // Then what comes: the entry before the address and cells that lead to it.
+    // Then what comes.
     for (const config::remote_node& n : change.nodes) {
-        bool fresh;
-        uint32_t slot = slots_.acquire(n.ip, fresh);
-        if (fresh) {  // nothing reads a released slot, so it is reset in place
-            learned_->neighbours[slot].mac.clear();
-            learned_->neighbours[slot].last_request_tsc.store(0, std::memory_order_relaxed);
-            learned_->neighbours[slot].confirmed_tsc.store(0, std::memory_order_relaxed);
-        }
-        retire(slices_->set_node(slot, make_node_entry(n, params_, slot)));
-        retire(slices_->map_ip(n.ip, slot));
-        slices_->set_cells(n.pod_cidr, slot);
+        publish_node(n, retired);
     }
 
     // Local pods: few, so a new table.

@@ -56,6 +56,9 @@ public:
 
 private:
     void wait_grace_period();
+    // Gives node `n` its slot (reset when new), entry, address and cells; what it
+    // replaced goes to `retired`.
+    void publish_node(const config::remote_node& n, std::vector<retired_ptr>& retired);
 
     desired_state desired_;
     node_params params_;

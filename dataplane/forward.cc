@@ -37,8 +37,7 @@ void send_to_host(pipeline_ctx& ctx, rte_mbuf* m) {
     auto* eth = rte_pktmbuf_mtod(m, net::eth_hdr*);
     eth->dst = ctx.params->underlay_mac;
     eth->src = ctx.params->gateway_mac;
-    ctx.counters->to_host.add();
-    ctx.send(ctx.params->host_port, m);
+    pass_to_host(ctx, m);
 }
 
 void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {

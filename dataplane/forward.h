@@ -27,6 +27,13 @@ inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_
 // Decrements the TTL (expired: ICMP time exceeded to the source) and sends to the pod.
 void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t pod);
 
+// Passes a frame addressed to the node up to its kernel unchanged (the kernel's
+// interface has the underlay port's MAC).
+inline void pass_to_host(pipeline_ctx& ctx, rte_mbuf* m) {
+    ctx.counters->to_host.add();
+    ctx.send(ctx.params->host_port, m);
+}
+
 // Hands a routed packet to the node's kernel through the host port, addressed to the
 // kernel interface's MAC (the underlay port's) from the gateway MAC. No TTL decrement:
 // the kernel is the host these packets are for or route through, as with Calico's veths.

@@ -1,7 +1,5 @@
 #include "dataplane/pipeline.h"
 
-#include <algorithm>
-
 #include <rte_prefetch.h>
 
 #include "dataplane/arp/arp.h"
@@ -69,8 +67,7 @@ void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
     if (!udp_header || udp->dst_port.get() != p.vxlan_port) [[unlikely]] {
         if (p.has_host()) {
             trim_to(m, sizeof(net::eth_hdr) + total_len);
-            ctx.counters->to_host.add();
-            ctx.send(p.host_port, m);
+            pass_to_host(ctx, m);
             return;
         }
         ctx.drop_packet(m, ip->proto == net::ip_proto_udp && !udp_header ? drop::udp_truncated
@@ -276,14 +273,11 @@ void retry_parked(pipeline_ctx& ctx) {
         return;
     }
     ctx.parked_dirty = false;
-    // Taken out first: sending may park again (it does not, since the MAC is checked
-    // here, but the array must not change under the loop).
-    const uint16_t n = ctx.nparked;
-    std::array<pipeline_ctx::parked_packet, pipeline_ctx::park_capacity> waiting;
-    std::copy_n(ctx.parked.begin(), n, waiting.begin());
-    ctx.nparked = 0;
-    for (uint16_t i = 0; i < n; ++i) {
-        const pipeline_ctx::parked_packet& p = waiting[i];
+    // Compacted in place: what still waits moves to the front, oldest first. Sending
+    // never parks again here, since a packet is sent only once its MAC is known.
+    uint16_t kept = 0;
+    for (uint16_t i = 0; i < ctx.nparked; ++i) {
+        const pipeline_ctx::parked_packet p = ctx.parked[i];
         auto* ip = rte_pktmbuf_mtod_offset(p.m, net::ipv4_hdr*, sizeof(net::eth_hdr));
         const bool expired = ctx.now_tsc - p.tsc >= hz;
         mac_addr mac;
@@ -296,7 +290,7 @@ void retry_parked(pipeline_ctx& ctx) {
             } else if (expired) {
                 ctx.drop_packet(p.m, drop::pod_unknown_mac);
             } else {
-                ctx.parked[ctx.nparked++] = p;
+                ctx.parked[kept++] = p;
             }
             continue;
         }
@@ -308,9 +302,10 @@ void retry_parked(pipeline_ctx& ctx) {
         } else if (expired) {
             ctx.drop_packet(p.m, drop::neighbour_unresolved);
         } else {
-            ctx.parked[ctx.nparked++] = p;
+            ctx.parked[kept++] = p;
         }
     }
+    ctx.nparked = kept;
 }
 
 bool neighbour_maintenance(pipeline_ctx& ctx) {

@@ -60,8 +60,7 @@ void arp_underlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
     }
     // A reply to the node's address answers the kernel's question as much as ours.
     if (oper == net::arp_hdr::reply && arp->tpa.get() == p.node_ip.value && p.has_host()) {
-        ctx.counters->to_host.add();
-        ctx.send(p.host_port, m);
+        pass_to_host(ctx, m);
         return;
     }
     if (oper == net::arp_hdr::reply && node != nullptr) {

@@ -64,9 +64,7 @@ public:
             if (cur == 0) {
                 if (reuse == not_found) {
                     reuse = i;
-                    ++used_;
-                } else {
-                    --tombstones_;
+                    ++used_;  // a tombstone reused was counted already
                 }
                 break;
             }
@@ -81,7 +79,6 @@ public:
             if (uint32_t(cur) == addr.value) {
                 words_[i].store(tombstone, std::memory_order_release);
                 --live_;
-                ++tombstones_;
                 return true;
             }
             if (cur == 0) {
@@ -114,7 +111,6 @@ private:
     std::unique_ptr<std::atomic<uint64_t>[]> words_;
     uint32_t used_ = 0;  // slots not empty: live + tombstones
     uint32_t live_ = 0;
-    uint32_t tombstones_ = 0;
 };
 
 }  // namespace twill

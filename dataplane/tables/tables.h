@@ -62,7 +62,6 @@ static_assert(sizeof(net::vxlan_encap_hdr) + sizeof(net::eth_hdr) == 64);
 struct remote_node_entry {
     ip4_addr ip;  // VTEP address = next hop on the underlay
     mac_addr vtep_mac;
-    ip4_prefix pod_cidr;
     uint32_t neighbour = no_index;  // slot in neighbour_state, and in slice_table
     vxlan_rewrite rewrite;
 };
@@ -105,7 +104,6 @@ public:
     }
     // Slots in use are below this.
     uint32_t slot_end() const { return slot_end_.load(std::memory_order_acquire); }
-    uint32_t capacity() const { return capacity_; }
 
     // Writer (the control thread only). Each returns what workers may still read.
     [[nodiscard]] retired_ptr set_node(uint32_t slot, std::unique_ptr<const remote_node_entry> e);
