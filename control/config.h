@@ -63,6 +63,73 @@ struct pod {
     bool operator==(const pod&) const = default;
 };
 
+// Services (kube-proxy's job). The compact form of the design's Configuration section
+// and verbatim Kubernetes Service / EndpointSlice manifests both parse into these.
+enum class scheduler : uint8_t { rr, wrr, lc, sh, mh };
+
+inline constexpr uint8_t proto_tcp = 6;
+inline constexpr uint8_t proto_udp = 17;
+inline constexpr uint8_t proto_sctp = 132;
+
+struct service_port {
+    std::string name;             // may be empty when the service has one port
+    uint8_t protocol = proto_tcp;  // IP protocol number: TCP, UDP or SCTP
+    uint16_t port = 0;
+    uint16_t target_port = 0;     // 0 = same as port
+    uint16_t node_port = 0;       // 0 = none (type ClusterIP)
+
+    bool operator==(const service_port&) const = default;
+};
+
+struct endpoint {
+    ip4_addr ip;
+    // Compact form: the backend port for the service's (single) port; 0 = its targetPort.
+    uint16_t port = 0;
+    uint16_t weight = 1;  // 0 = no new connections (like terminating)
+    bool ready = true;
+    bool terminating = false;
+
+    bool operator==(const endpoint&) const = default;
+};
+
+// A discovery.k8s.io/v1 EndpointSlice: endpoints of the service named by its
+// kubernetes.io/service-name label, ports matched to the service's by name.
+struct endpoint_slice {
+    std::string name;
+    std::string ns = "default";
+    std::string service;  // kubernetes.io/service-name
+    std::vector<std::pair<std::string, uint16_t>> ports;  // (port name, port); protocol checked
+    std::vector<endpoint> endpoints;                       // port 0: taken from `ports`
+
+    bool operator==(const endpoint_slice&) const = default;
+};
+
+struct service {
+    std::string name;
+    std::string ns = "default";
+    bool node_port = false;               // type NodePort (else ClusterIP)
+    std::optional<ip4_addr> cluster_ip;   // none: headless ("None"), no virtual address
+    std::vector<ip4_addr> external_ips;
+    std::vector<service_port> ports;
+    scheduler sched = scheduler::rr;
+    bool affinity_client_ip = false;      // sessionAffinity: ClientIP
+    uint32_t affinity_timeout = 10800;    // sessionAffinityConfig.clientIP.timeoutSeconds
+    bool local_traffic = false;           // externalTrafficPolicy: Local
+    std::vector<endpoint> endpoints;      // compact form; slices add theirs
+
+    bool operator==(const service&) const = default;
+};
+
+// Connection tracking, like `ipvsadm --set tcp tcpfin udp`; the capacity is fixed at start.
+struct conntrack_config {
+    uint32_t capacity = 1u << 20;  // connections
+    uint32_t tcp_timeout = 900;
+    uint32_t tcp_fin_timeout = 120;
+    uint32_t udp_timeout = 300;
+
+    bool operator==(const conntrack_config&) const = default;
+};
+
 struct node_file {
     node_config node;
     ip4_prefix cluster_cidr;
@@ -73,6 +140,9 @@ struct node_file {
     std::string host_port;         // DPDK devargs of the port into the node's kernel; optional
     std::vector<remote_node> nodes;
     std::vector<pod> pods;
+    conntrack_config conntrack;
+    std::vector<service> services;
+    std::vector<endpoint_slice> endpoint_slices;
 
     // Where each key path was written, for error messages of later checks.
     std::map<std::string, source_pos> positions;

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -24,8 +25,14 @@ struct object_change {
     std::vector<config::pod> pods;           // add, or replace the pod of that namespace/name
     std::vector<std::string> delete_nodes;
     std::vector<pod_key> delete_pods;
+    std::vector<config::service> services;               // add, or replace by namespace/name
+    std::vector<config::endpoint_slice> endpoint_slices;  // add, or replace by namespace/name
+    std::vector<pod_key> delete_services;
+    std::vector<pod_key> delete_endpoint_slices;
     bool empty() const {
-        return nodes.empty() && pods.empty() && delete_nodes.empty() && delete_pods.empty();
+        return nodes.empty() && pods.empty() && delete_nodes.empty() && delete_pods.empty() &&
+               services.empty() && endpoint_slices.empty() && delete_services.empty() &&
+               delete_endpoint_slices.empty();
     }
 };
 
@@ -41,6 +48,22 @@ public:
     // Pods with a port on this node, which the pod table holds.
     const std::map<pod_key, config::pod>& local_pods() const { return local_; }
     bool has_node_ip(ip4_addr ip) const { return ips_.contains(ip.value); }
+    const std::map<pod_key, config::service>& services() const { return services_; }
+    const std::map<pod_key, config::endpoint_slice>& endpoint_slices() const {
+        return endpoint_slices_;
+    }
+    // A service's endpoints: its own (compact form) followed by those of every
+    // EndpointSlice naming it, each with its backend port per service port resolved:
+    // result[i][j] is endpoint i's port for service port j (0: that endpoint does not
+    // serve port j, e.g. a slice without a port of that name).
+    struct resolved_endpoint {
+        config::endpoint ep;
+        std::vector<uint16_t> ports;
+    };
+    std::vector<resolved_endpoint> endpoints_of(const pod_key& service) const;
+    // The services a change touches: changed or deleted services, and the services named
+    // by changed or deleted EndpointSlices (old and new name).
+    std::set<pod_key> services_touched(const object_change& c) const;
 
     // The errors adding or replacing `objects`' nodes and pods would cause, checked
     // against the rest of the state as it would be afterwards; each names a path and
@@ -72,6 +95,12 @@ private:
     std::map<mac_addr, std::string> macs_;           // VTEP and pod MACs
     std::map<uint32_t, std::string> pod_ips_;
     std::map<std::string, std::string> ports_;       // devargs
+    std::map<pod_key, config::service> services_;
+    std::map<pod_key, config::endpoint_slice> endpoint_slices_;
+    // Virtual addresses in use: (ip, protocol, port) -> "service/NS/NAME", and node ports
+    // (protocol, port), which every node address answers.
+    std::map<std::tuple<uint32_t, uint8_t, uint16_t>, std::string> frontends_;
+    std::map<std::pair<uint8_t, uint16_t>, std::string> node_ports_;
 };
 
 }  // namespace twill
