@@ -130,6 +130,8 @@ int worker_main(void* arg) {
     while (!s.stop.load(std::memory_order_relaxed)) {
         ctx->slices = s.state->published().slices.load(std::memory_order_acquire);
         ctx->pods = s.state->published().pods.load(std::memory_order_acquire);
+        ctx->services = s.state->published().services;
+        ctx->ct = s.state->published().ct;
         ctx->now_tsc = rte_rdtsc();
         rte_mbuf* m = rte_pktmbuf_alloc(s.pool);
         if (m != nullptr) {

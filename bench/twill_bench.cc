@@ -190,6 +190,8 @@ trial_result run_trial(const harness& h, mode m, const std::vector<std::vector<u
     ctx->pool = h.pool;
     ctx->slices = state.published().slices.load(std::memory_order_acquire);
     ctx->pods = state.published().pods.load(std::memory_order_acquire);
+    ctx->services = state.published().services;
+    ctx->ct = state.published().ct;
 
     rte_mbuf* pkts[burst_size];
     for (unsigned i = 0; i < in_flight; i += burst_size) {

@@ -19,6 +19,9 @@ node_params make_params(const config::node_file& cfg, uint16_t underlay_port,
     p.vxlan_port = cfg.vxlan.port;
     p.mtu = cfg.vxlan.mtu;
     p.vxlan_known_sources_only = cfg.vxlan.known_sources_only;
+    p.ct_tcp_timeout = cfg.conntrack.tcp_timeout;
+    p.ct_tcp_fin_timeout = cfg.conntrack.tcp_fin_timeout;
+    p.ct_udp_timeout = cfg.conntrack.udp_timeout;
     p.tsc_hz = tsc_hz;
     return p;
 }

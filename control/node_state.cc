@@ -14,11 +14,20 @@ node_state::node_state(const config::node_file& cfg, const node_params& params,
       ops_(std::move(ops)),
       learned_(std::make_unique<learned_state>()),
       slices_(std::make_unique<slice_table>(cfg.cluster_cidr, cfg.node.pod_cidr.len,
-                                            learned_state::neighbour_capacity)) {
+                                            learned_state::neighbour_capacity)),
+      services_(std::make_unique<service_table>()),
+      conntrack_(std::make_unique<conntrack>(cfg.conntrack.capacity)),
+      publisher_(params_, *services_) {
     std::vector<retired_ptr> unused;  // nothing reads the table yet
     for (const auto& [name, n] : desired_.nodes()) {
         publish_node(n, unused);
     }
+    for (const auto& [key, s] : desired_.services()) {
+        publisher_.publish(key, desired_, unused);
+    }
+    publisher_.after_grace();
+    published_.services = services_.get();
+    published_.ct = conntrack_.get();
     pods_ = build_pod_table(cfg.node.pod_cidr, desired_.local_pods(), pod_ports_, pod_slots_,
                             *learned_);
     published_.slices.store(slices_.get(), std::memory_order_release);
@@ -71,6 +80,7 @@ std::vector<std::string> node_state::apply(const config::node_file& next) {
     same(next.eal == cur.eal, "dpdk.eal");
     same(next.underlay_port == cur.underlay_port, "ports.underlay");
     same(next.host_port == cur.host_port, "ports.host");
+    same(next.conntrack == cur.conntrack, "conntrack");
     if (!refused.empty()) {
         return refused;
     }
@@ -94,6 +104,20 @@ std::vector<std::string> node_state::apply(const object_change& change) {
             continue;
         }
         attached.emplace(p.port, r.port_id);
+    }
+    // Endpoints the change may add, counted high (as if nothing were replaced).
+    size_t new_backends = 0;
+    for (const config::service& s : change.services) {
+        new_backends += s.endpoints.size() * s.ports.size();
+    }
+    for (const config::endpoint_slice& s : change.endpoint_slices) {
+        new_backends += s.endpoints.size() * std::max<size_t>(1, s.ports.size());
+    }
+    if (publisher_.backends_used() + new_backends > service_table::backend_capacity) {
+        refused.push_back(fmt::format("services: {} endpoints over all service ports would exceed "
+                                      "the {} this build supports",
+                                      publisher_.backends_used() + new_backends,
+                                      service_table::backend_capacity));
     }
     if (!refused.empty()) {
         for (const auto& [devargs, port] : attached) {
@@ -133,11 +157,15 @@ std::vector<std::string> node_state::apply(const object_change& change) {
     for (const pod_key& key : change.delete_pods) {
         pods_changed |= desired_.local_pods().contains(key);
     }
+    const std::set<pod_key> services = desired_.services_touched(change);
     desired_.record(change);
 
     // Then what comes.
     for (const config::remote_node& n : change.nodes) {
         publish_node(n, retired);
+    }
+    for (const pod_key& key : services) {
+        publisher_.publish(key, desired_, retired);
     }
 
     // Local pods: few, so a new table.
@@ -154,7 +182,8 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         old_pods = std::move(pods_);
         pods_ = std::move(pods);
     }
-    if (retired.empty() && gone.empty() && !pods_changed) {
+    std::erase(retired, nullptr);
+    if (retired.empty() && gone.empty() && !pods_changed && !publisher_.pending()) {
         return {};  // nothing a worker may hold was replaced: additions only, say
     }
 
@@ -162,6 +191,7 @@ std::vector<std::string> node_state::apply(const object_change& change) {
     // No worker holds what was replaced now, nor polls or sends to a port only it had.
     retired.clear();
     old_pods.reset();
+    publisher_.after_grace();
     for (ip4_addr ip : gone) {
         if (!desired_.has_node_ip(ip)) {
             slots_.release(ip);

@@ -18,6 +18,9 @@
 #include "control/config.h"
 #include "control/desired.h"
 #include "control/ports.h"
+#include "control/service_publisher.h"
+#include "dataplane/service/conntrack.h"
+#include "dataplane/service/service_table.h"
 #include "dataplane/tables/tables.h"
 
 namespace twill {
@@ -43,6 +46,10 @@ public:
     const config::node_file& settings() const { return desired_.settings(); }
     // Local pods' devargs -> attached port.
     const std::map<std::string, uint16_t>& pod_ports() const { return pod_ports_; }
+    const service_table& services() const { return *services_; }
+    const service_publisher& service_frontends() const { return publisher_; }
+    // The worker's connection table; other threads may only read it (for_each).
+    const conntrack& connections() const { return *conntrack_; }
 
     // A reload: `next` (a valid file) replaces the desired state, as the one change that
     // is the difference. The node itself, the cluster, EAL and the underlay need a restart
@@ -70,6 +77,9 @@ private:
     pod_slots pod_slots_;
     std::unique_ptr<slice_table> slices_;
     std::unique_ptr<const pod_table> pods_;
+    std::unique_ptr<service_table> services_;
+    std::unique_ptr<conntrack> conntrack_;
+    service_publisher publisher_;
     table_set published_;
 };
 

@@ -49,7 +49,14 @@ namespace twill {
     X(35, ecn_ce_not_ect, "outer CE mark on an inner packet that is not ECN-capable")        \
     X(36, pod_tunnel, "pod sent IP-in-IP or VXLAN of its own (Calico forbids both)")      \
     X(37, martian, "inner packet with a martian address (0/8, 127/8, multicast, broadcast)") \
-    X(38, fragment_attack, "tiny first fragment or TCP fragment at offset 8 (RFC 1858)")
+    X(38, fragment_attack, "tiny first fragment or TCP fragment at offset 8 (RFC 1858)")   \
+    X(39, service_no_endpoint, "service without a ready endpoint (TCP reset / ICMP sent)") \
+    X(40, service_no_local_endpoint, "externalTrafficPolicy Local, no endpoint on this node") \
+    X(41, service_backend_gone, "packet of a connection whose endpoint was removed")     \
+    X(42, service_no_connection, "TCP segment other than SYN for a frontend, untracked")   \
+    X(43, service_fragment, "fragment for a service frontend (not reassembled)")          \
+    X(44, service_tuple_in_use, "no free source port to masquerade a new connection")     \
+    X(45, service_full_masquerade, "connection table full and the flow needs masquerade")
 
 enum class drop : uint8_t {
     none = 0,
@@ -116,6 +123,11 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
     counter from_host;         // routed from the node's kernel into the overlay or to pods
     counter host_to_underlay;  // the kernel's own underlay traffic, passed through
     counter icmp_errors_rate_limited;
+    counter ct_created;    // connections tracked
+    counter ct_hits;       // packets translated by a tracked connection
+    counter ct_expired;    // connections timed out (or ended by their endpoint's removal)
+    counter ct_full;       // new flows given a backend without tracking: table full
+    counter service_resets;  // TCP resets sent for services without endpoints
 
     void drop(twill::drop reason, uint64_t n = 1) { drops[unsigned(reason)].add(n); }
 };

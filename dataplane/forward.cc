@@ -78,6 +78,19 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {
         ctx.drop_packet(m, drop::fragment_attack);
         return;
     }
+    // Replies of connections this node translated: to a local client, the node's
+    // kernel, or a client on the underlay.
+    if (services_active(ctx)) {
+        switch (service_input(ctx, m, ip, ip->header_length(), total_len, origin::overlay)) {
+            case svc_verdict::pass:
+                break;
+            case svc_verdict::rewritten:
+                route_ipv4(ctx, m, ip, ip->header_length(), ip->total_length.get(), origin::nat);
+                return;
+            case svc_verdict::consumed:
+                return;
+        }
+    }
     ip4_addr dst = ip->dst_addr();
     if (!p.pod_cidr.contains(dst)) [[unlikely]] {
         ctx.drop_packet(m, drop::decap_not_local);

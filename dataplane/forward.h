@@ -4,6 +4,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/net/headers.h"
+#include "dataplane/service/service.h"
 #include "dataplane/worker/ctx.h"
 
 namespace twill {
@@ -11,6 +12,13 @@ namespace twill {
 // A frame that came out of the overlay (decapsulated): must be IPv4 to a local pod.
 // `outer_tos` is the outer header's, for ECN (RFC 6040).
 void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos);
+
+// Routes an accepted IPv4 packet: through the service stage (unless `from` is
+// origin::nat), then to a local pod, through VXLAN to a remote one, or up to the kernel
+// (the node's own addresses and everything outside the cluster, which the kernel routes
+// or masquerades; never back to the kernel a packet came from).
+void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
+                uint32_t total_len, origin from);
 
 // A configured pod MAC is enforced; an unconfigured one is learned from `src`.
 inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_addr& src) {

@@ -7,6 +7,7 @@
 #include "dataplane/icmp/icmp.h"
 #include "dataplane/ipv4/fragment.h"
 #include "dataplane/ipv4/ipv4.h"
+#include "dataplane/service/service.h"
 #include "dataplane/vxlan/vxlan.h"
 
 namespace twill {
@@ -42,6 +43,26 @@ void by_ethertype(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n, drop other, Ip
     }
 }
 
+// Node ports and external IPs: true when the service stage took the packet (sent,
+// dropped, or translated and routed on).
+bool underlay_service(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
+                      uint32_t total_len) {
+    if (!fragment_ok(ip, header_len, total_len)) [[unlikely]] {
+        ctx.drop_packet(m, drop::fragment_attack);
+        return true;
+    }
+    switch (service_input(ctx, m, ip, header_len, total_len, origin::underlay)) {
+        case svc_verdict::pass:
+            return false;
+        case svc_verdict::rewritten:
+            route_ipv4(ctx, m, ip, ip->header_length(), ip->total_length.get(), origin::nat);
+            return true;
+        case svc_verdict::consumed:
+            return true;
+    }
+    return true;
+}
+
 void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
     // A port that sees the whole segment (af_packet, promiscuous) also sees frames for
     // other hosts; the kernel ignores those, and so do we.
@@ -56,6 +77,13 @@ void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
     }
     const node_params& p = *ctx.params;
     if (ip->dst_addr() != p.node_ip) [[unlikely]] {
+        // An external IP of a service, routed here by the underlay.
+        if (services_active(ctx)) {
+            trim_to(m, sizeof(net::eth_hdr) + total_len);
+            if (underlay_service(ctx, m, ip, header_len, total_len)) {
+                return;
+            }
+        }
         ctx.drop_packet(m, drop::underlay_not_for_dataplane);
         return;
     }
@@ -65,6 +93,12 @@ void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
     const auto* udp =
         rte_pktmbuf_mtod_offset(m, const net::udp_hdr*, sizeof(net::eth_hdr) + header_len);
     if (!udp_header || udp->dst_port.get() != p.vxlan_port) [[unlikely]] {
+        if (services_active(ctx)) {
+            trim_to(m, sizeof(net::eth_hdr) + total_len);
+            if (underlay_service(ctx, m, ip, header_len, total_len)) {
+                return;
+            }
+        }
         if (p.has_host()) {
             trim_to(m, sizeof(net::eth_hdr) + total_len);
             pass_to_host(ctx, m);
@@ -82,9 +116,6 @@ void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
     }
     vxlan_decap(ctx, m, ip, header_len, total_len);
 }
-
-void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
-                uint32_t total_len, bool from_host);
 
 // A packet without DF too big for the overlay: its fragments, each through the TTL check
 // and VXLAN like any packet.
@@ -141,24 +172,69 @@ void pod_ipv4(pipeline_ctx& ctx, uint32_t pod, rte_mbuf* m) {
         ctx.drop_packet(m, drop::pod_tunnel);
         return;
     }
-    route_ipv4(ctx, m, ip, header_len, total_len, false);
+    route_ipv4(ctx, m, ip, header_len, total_len, origin::pod);
 }
+
+// From the node's kernel: to the gateway MAC, routed into the overlay; anything else is
+// the kernel's own underlay traffic and leaves through the underlay port unchanged.
+void host_frame(pipeline_ctx& ctx, rte_mbuf* m) {
+    const node_params& p = *ctx.params;
+    if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
+        ctx.drop_packet(m, drop::eth_truncated);
+        return;
+    }
+    const auto* eth = rte_pktmbuf_mtod(m, const net::eth_hdr*);
+    const uint16_t type = eth->type.get();
+    if (type == net::ether_type_ipv4 && eth->dst == p.gateway_mac) {
+        uint32_t header_len, total_len;
+        net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
+        if (ip == nullptr) [[unlikely]] {
+            return;
+        }
+        trim_to(m, sizeof(net::eth_hdr) + total_len);
+        ctx.counters->from_host.add();
+        route_ipv4(ctx, m, ip, header_len, total_len, origin::host);
+        return;
+    }
+    if (type == net::ether_type_arp && arp_host_input(ctx, m)) {
+        return;  // answered: a pod address, which the gateway MAC reaches
+    }
+    ctx.counters->host_to_underlay.add();
+    ctx.send(p.underlay_port, m);
+}
+
+}  // namespace
 
 // Routes an accepted IPv4 packet from a pod or from the node's kernel (`from_host`):
 // to a local pod, through VXLAN to a remote one, or up to the kernel (the node's own
 // addresses and everything outside the cluster, which the kernel routes or masquerades).
 void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
-                uint32_t total_len, bool from_host) {
+                uint32_t total_len, origin from) {
     const node_params& p = *ctx.params;
     if (!fragment_ok(ip, header_len, total_len)) [[unlikely]] {
         ctx.drop_packet(m, drop::fragment_attack);
         return;
     }
-    ip4_addr dst = ip->dst_addr();
-    if (is_martian(dst)) [[unlikely]] {
+    if (is_martian(ip->dst_addr())) [[unlikely]] {
         ctx.drop_packet(m, drop::martian);
         return;
     }
+    if (from != origin::nat && services_active(ctx)) {
+        switch (service_input(ctx, m, ip, header_len, total_len, from)) {
+            case svc_verdict::pass:
+                break;
+            case svc_verdict::rewritten:
+                // Translated, or a reset back to the sender (which may be the kernel).
+                from = origin::nat;
+                header_len = ip->header_length();
+                total_len = ip->total_length.get();
+                break;
+            case svc_verdict::consumed:
+                return;
+        }
+    }
+    const bool from_host = from == origin::host;
+    const ip4_addr dst = ip->dst_addr();
     if (p.pod_cidr.contains(dst)) {
         uint32_t to = ctx.pods->lookup(dst);
         if (to == no_index) [[unlikely]] {
@@ -200,36 +276,6 @@ void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t head
     net::decrement_ttl(*ip);
     vxlan_encap(ctx, m, ip, header_len, total_len, *node);
 }
-
-// From the node's kernel: to the gateway MAC, routed into the overlay; anything else is
-// the kernel's own underlay traffic and leaves through the underlay port unchanged.
-void host_frame(pipeline_ctx& ctx, rte_mbuf* m) {
-    const node_params& p = *ctx.params;
-    if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
-        ctx.drop_packet(m, drop::eth_truncated);
-        return;
-    }
-    const auto* eth = rte_pktmbuf_mtod(m, const net::eth_hdr*);
-    const uint16_t type = eth->type.get();
-    if (type == net::ether_type_ipv4 && eth->dst == p.gateway_mac) {
-        uint32_t header_len, total_len;
-        net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
-        if (ip == nullptr) [[unlikely]] {
-            return;
-        }
-        trim_to(m, sizeof(net::eth_hdr) + total_len);
-        ctx.counters->from_host.add();
-        route_ipv4(ctx, m, ip, header_len, total_len, true);
-        return;
-    }
-    if (type == net::ether_type_arp && arp_host_input(ctx, m)) {
-        return;  // answered: a pod address, which the gateway MAC reaches
-    }
-    ctx.counters->host_to_underlay.add();
-    ctx.send(p.underlay_port, m);
-}
-
-}  // namespace
 
 void host_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
     for (uint16_t i = 0; i < n; ++i) {

@@ -16,6 +16,7 @@ namespace icmp {
 inline constexpr uint8_t echo_reply = 0;
 inline constexpr uint8_t dest_unreachable = 3;
 inline constexpr uint8_t code_frag_needed = 4;
+inline constexpr uint8_t code_port_unreachable = 3;
 inline constexpr uint8_t time_exceeded = 11;
 inline constexpr uint8_t code_ttl = 0;
 // Linux's icmp_msgs_per_sec and icmp_msgs_burst.

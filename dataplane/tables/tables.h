@@ -44,6 +44,10 @@ struct node_params {
     // Hold packets for a next hop or pod whose MAC is being asked for, as the kernel's
     // neighbour queue does, instead of dropping them (pipeline_ctx::park).
     bool park_unresolved = true;
+    // Connection timeouts in seconds (ipvsadm --set tcp tcpfin udp).
+    uint32_t ct_tcp_timeout = 900;
+    uint32_t ct_tcp_fin_timeout = 120;
+    uint32_t ct_udp_timeout = 300;
     uint64_t tsc_hz = 1;
 };
 
@@ -216,9 +220,14 @@ struct learned_state {
 void make_vxlan_rewrite(const node_params& p, remote_node_entry& node);
 
 // The currently published tables. The slice table is set once and changed in place.
+// The service table and connection tracking are set once, before workers start.
+class service_table;
+class conntrack;
 struct table_set {
     std::atomic<const slice_table*> slices{nullptr};
     std::atomic<const pod_table*> pods{nullptr};
+    const service_table* services = nullptr;
+    conntrack* ct = nullptr;
 };
 
 }  // namespace twill

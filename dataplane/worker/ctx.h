@@ -11,6 +11,11 @@
 #include "dataplane/tables/tables.h"
 
 namespace twill {
+class service_table;
+class conntrack;
+}  // namespace twill
+
+namespace twill {
 
 inline constexpr uint16_t burst_size = 32;
 // Every received packet yields at most one packet out plus one ARP request, and queues
@@ -34,7 +39,12 @@ struct pipeline_ctx {
     // Snapshot of the published tables, taken once per loop iteration.
     const slice_table* slices = nullptr;
     const pod_table* pods = nullptr;
+    // Services live for the process and change in place; connection tracking is this
+    // worker's to write.
+    const service_table* services = nullptr;
+    conntrack* ct = nullptr;
     uint64_t now_tsc = 0;
+    uint32_t now_s = 0;  // now_tsc in seconds, for connection timeouts
 
     // Packets waiting for an ARP answer (their next hop's or pod's MAC), oldest first; a
     // learned MAC marks them for a retry, and after a second unanswered they are dropped.

@@ -6,9 +6,13 @@
 #include <rte_ethdev.h>
 
 #include "dataplane/pipeline.h"
+#include "dataplane/service/service.h"
 #include "dataplane/worker/io.h"
 
 namespace twill {
+
+// Connections looked at per sweep, once a millisecond: a million in about four seconds.
+constexpr uint32_t sweep_budget = 256;
 
 int worker_main(void* arg) {
     const worker_args& a = *static_cast<const worker_args*>(arg);
@@ -18,18 +22,23 @@ int worker_main(void* arg) {
     ctx->learned = a.learned;
     ctx->counters = a.counters;
     ctx->pool = a.pool;
+    ctx->services = a.tables->services;
+    ctx->ct = a.tables->ct;
 
     rte_rcu_qsbr_thread_register(a.qsbr, a.thread_id);
     rte_rcu_qsbr_thread_online(a.qsbr, a.thread_id);
 
     const uint64_t maintenance_period = a.params->tsc_hz;
     uint64_t next_maintenance = 0;
+    const uint64_t sweep_period = a.params->tsc_hz / 1000;
+    uint64_t next_sweep = 0;
     rte_mbuf* pkts[burst_size];
     while (!a.stop->load(std::memory_order_relaxed)) {
         // Tables are read through this snapshot until the quiescent report below.
         ctx->slices = a.tables->slices.load(std::memory_order_acquire);
         ctx->pods = a.tables->pods.load(std::memory_order_acquire);
         ctx->now_tsc = rte_rdtsc();
+        ctx->now_s = uint32_t(ctx->now_tsc / a.params->tsc_hz);
 
         if (uint16_t n = receive(*ctx, a.params->underlay_port, pkts)) {
             underlay_input(*ctx, pkts, n);
@@ -50,6 +59,10 @@ int worker_main(void* arg) {
         if (ctx->nparked != 0) [[unlikely]] {
             retry_parked(*ctx);
             flush(*ctx);
+        }
+        if (ctx->now_tsc >= next_sweep) [[unlikely]] {
+            conntrack_sweep(*ctx, sweep_budget);
+            next_sweep = ctx->now_tsc + sweep_period;
         }
         if (ctx->now_tsc >= next_maintenance) [[unlikely]] {
             bool more = neighbour_maintenance(*ctx);

@@ -1,0 +1,192 @@
+// The services workers look up: a frontend (virtual address, protocol, port) -> the
+// immutable entry of its service port (backends, scheduler state tables). One table for
+// the life of the process, changed in place entry by entry like the slice table, so one
+// endpoint change costs the same with 10 services or 100k. Replaced entries are freed
+// after a grace period (control/service_publisher.h).
+//
+// Backends also have a slot in backend_states, which outlives entries: the generation
+// that connection tracking checks (a removed backend's connections end), the weight that
+// new connections see, and the active/inactive connection counts ipvsadm shows.
+#pragma once
+
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "dataplane/net/addr.h"
+#include "dataplane/tables/tables.h"
+
+namespace twill {
+
+enum class sched_kind : uint8_t { rr, wrr, lc, sh, mh };
+
+struct service_backend {
+    uint32_t ip = 0;    // network order
+    uint16_t port = 0;  // network order
+    uint16_t weight = 0;
+    uint32_t state = no_index;  // slot in backend_states
+    bool local = false;         // on this node (a local pod, or the node itself)
+};
+
+struct service_entry {
+    uint32_t vip = 0;   // network order
+    uint16_t port = 0;  // network order
+    uint8_t proto = 0;
+    sched_kind sched = sched_kind::rr;
+    uint32_t slot = no_index;  // frontend slot, for round-robin state and listings
+    bool affinity = false;     // sessionAffinity: ClientIP
+    uint32_t affinity_timeout = 0;
+    // Sources outside the cluster are masqueraded to the node's overlay address so that
+    // replies come back through it (externalTrafficPolicy: Cluster); Local keeps them.
+    bool snat_outside = true;
+    // With no backend to pick: true = reject (TCP RST, ICMP port unreachable), as for a
+    // service without endpoints; false = drop (Local with endpoints elsewhere only).
+    bool reject_when_empty = true;
+    std::vector<service_backend> backends;  // every endpoint, weight 0 included
+    // rr, wrr: the order in which backends (indexes into `backends`) take new flows;
+    // lc: the candidates; sh, mh: hash bucket -> backend index.
+    std::vector<uint16_t> schedule;
+};
+
+struct backend_state {
+    std::atomic<uint32_t> gen{0};
+    std::atomic<uint32_t> weight{0};
+    std::atomic<int32_t> active{0};
+    std::atomic<int32_t> inactive{0};
+};
+
+// An open-addressing map from a 64-bit frontend key to a slot, one writer, lock-free
+// readers. A key word is written after its value and never changes to another key in
+// place: erasing leaves a tombstone that only a rebuild clears, so a reader that matched
+// a key reads that key's value (or its newer value).
+class frontend_map {
+public:
+    static constexpr uint32_t not_found = ~uint32_t(0);
+
+    explicit frontend_map(uint32_t capacity)
+        : mask_(std::bit_ceil(std::max<uint32_t>(capacity, 8)) - 1),
+          keys_(new std::atomic<uint64_t>[mask_ + 1]),
+          values_(new std::atomic<uint32_t>[mask_ + 1]) {
+        for (uint32_t i = 0; i <= mask_; ++i) {
+            keys_[i].store(0, std::memory_order_relaxed);
+            values_[i].store(0, std::memory_order_relaxed);
+        }
+    }
+
+    static uint64_t key(uint32_t ip_raw, uint8_t proto, uint16_t port_raw) {
+        return uint64_t(ip_raw) << 32 | uint64_t(port_raw) << 8 | proto;
+    }
+
+    uint32_t find(uint64_t k) const {
+        for (uint32_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+            const uint64_t w = keys_[i].load(std::memory_order_acquire);
+            if (w == k) {
+                return values_[i].load(std::memory_order_relaxed);
+            }
+            if (w == 0) {
+                return not_found;
+            }
+        }
+    }
+    // Writer only; the caller keeps used() below half the capacity (room()).
+    void insert(uint64_t k, uint32_t v) {
+        uint32_t i = hash(k) & mask_;
+        for (;; i = (i + 1) & mask_) {
+            const uint64_t w = keys_[i].load(std::memory_order_relaxed);
+            if (w == k) {
+                values_[i].store(v, std::memory_order_relaxed);
+                return;
+            }
+            if (w == 0) {
+                break;
+            }
+        }
+        values_[i].store(v, std::memory_order_relaxed);
+        keys_[i].store(k, std::memory_order_release);
+        ++used_;
+        ++live_;
+    }
+    bool erase(uint64_t k) {
+        for (uint32_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+            const uint64_t w = keys_[i].load(std::memory_order_relaxed);
+            if (w == k) {
+                keys_[i].store(tombstone, std::memory_order_release);
+                --live_;
+                return true;
+            }
+            if (w == 0) {
+                return false;
+            }
+        }
+    }
+    bool room() const { return 2 * (used_ + 1) <= mask_ + 1; }
+    uint32_t size() const { return live_; }
+    uint32_t capacity() const { return mask_ + 1; }
+
+    template <typename F>
+    void for_each(F f) const {
+        for (uint32_t i = 0; i <= mask_; ++i) {
+            const uint64_t w = keys_[i].load(std::memory_order_relaxed);
+            if (w != 0 && w != tombstone) {
+                f(w, values_[i].load(std::memory_order_relaxed));
+            }
+        }
+    }
+
+private:
+    // Protocol 0 is never a frontend's: the tombstone cannot be a key.
+    static constexpr uint64_t tombstone = 1ull << 8;
+    static uint32_t hash(uint64_t k) {
+        k *= 0x9e3779b97f4a7c15ull;
+        return uint32_t(k >> 32) ^ uint32_t(k >> 7);
+    }
+
+    uint32_t mask_;
+    std::unique_ptr<std::atomic<uint64_t>[]> keys_;
+    std::unique_ptr<std::atomic<uint32_t>[]> values_;
+    uint32_t used_ = 0;
+    uint32_t live_ = 0;
+};
+
+class service_table {
+public:
+    static constexpr uint32_t frontend_capacity = 1u << 20;
+    static constexpr uint32_t backend_capacity = 1u << 21;
+
+    service_table();
+    ~service_table();
+    service_table(const service_table&) = delete;
+    service_table& operator=(const service_table&) = delete;
+
+    // Readers (workers).
+    bool empty() const { return frontends_.load(std::memory_order_relaxed) == 0; }
+    const service_entry* lookup(uint32_t ip_raw, uint8_t proto, uint16_t port_raw) const {
+        const uint32_t slot = map_.load(std::memory_order_acquire)->find(frontend_map::key(ip_raw, proto, port_raw));
+        return slot == frontend_map::not_found ? nullptr
+                                               : entries_[slot].load(std::memory_order_acquire);
+    }
+    const service_entry* entry(uint32_t slot) const {
+        return entries_[slot].load(std::memory_order_acquire);
+    }
+    backend_state& backend(uint32_t slot) const { return backends_[slot]; }
+    // Round-robin position of a frontend, advanced by the worker that schedules.
+    std::atomic<uint32_t>& rr_next(uint32_t slot) const { return rr_[slot]; }
+
+    // Writer (the control thread). Each returns what workers may still read.
+    [[nodiscard]] retired_ptr set_entry(uint32_t slot, std::unique_ptr<const service_entry> e);
+    [[nodiscard]] retired_ptr map_frontend(uint64_t key, uint32_t slot);
+    void unmap_frontend(uint64_t key);
+
+private:
+    // calloc'd: zero pages cost nothing until used.
+    std::atomic<const service_entry*>* entries_;
+    backend_state* backends_;
+    std::atomic<uint32_t>* rr_;
+    std::unique_ptr<frontend_map> map_owner_;
+    std::atomic<const frontend_map*> map_;
+    std::atomic<uint32_t> frontends_{0};
+};
+
+}  // namespace twill
