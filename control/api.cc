@@ -1,5 +1,7 @@
 #include "control/api.h"
 
+#include "control/api_services.h"
+
 #include <set>
 
 #include <fmt/format.h>
@@ -170,12 +172,24 @@ json handle(const json& req, api_context& ctx) {
         if (kind == "neighbours") {
             return {{"ok", true}, {"items", get_neighbours(ctx)}};
         }
+        if (kind == "services") {
+            return {{"ok", true}, {"items", get_services(ctx.state)}};
+        }
+        if (kind == "conntrack") {
+            std::string error;
+            json out = get_conntrack(ctx.state, req.value("filters", json::object()), error);
+            if (!error.empty()) {
+                return error_reply("bad_request", error);
+            }
+            out["ok"] = true;
+            return out;
+        }
         if (kind == "stats") {
             return {{"ok", true}, {"stats", ctx.stats ? ctx.stats() : json::object()}};
         }
         return error_reply("bad_request",
                            fmt::format("unknown kind '{}' for get; expected nodes, pods, "
-                                       "neighbours or stats", kind));
+                                       "neighbours, services, conntrack or stats", kind));
     }
     if (verb == "apply") {
         if (!req.contains("yaml") || !req["yaml"].is_string()) {

@@ -1,6 +1,8 @@
 // twillctl: talks to twilld's control socket. Verbs and kinds are a contract for scripts.
 //   twillctl [--socket PATH] apply -f FILE
-//   twillctl [--socket PATH] get nodes|pods|neighbours|stats [-o json|yaml]
+//   twillctl [--socket PATH] get nodes|pods|neighbours|services|stats [-o json|yaml]
+//   twillctl [--socket PATH] get conntrack [--service VIP[:PORT]] [--backend IP[:PORT]]
+//                                          [--client IP[:PORT]] [--protocol P] [--limit N]
 //   twillctl [--socket PATH] delete node NAME | delete pod NAME [-n NAMESPACE]
 //   twillctl [--socket PATH] version | status
 #include <cerrno>
@@ -28,7 +30,9 @@ using nlohmann::json;
 
 constexpr const char* usage =
     "usage: twillctl [--socket PATH] apply -f FILE   (nodes and pods to add or replace)\n"
-    "       twillctl [--socket PATH] get nodes|pods|neighbours|stats [-o json|yaml]\n"
+    "       twillctl [--socket PATH] get nodes|pods|neighbours|services|stats [-o json|yaml]\n"
+    "       twillctl [--socket PATH] get conntrack [--service VIP[:PORT]] [--backend IP[:PORT]]\n"
+    "                [--client IP[:PORT]] [--protocol TCP|UDP|SCTP] [--limit N] [-o json|yaml]\n"
     "       twillctl [--socket PATH] delete node NAME\n"
     "       twillctl [--socket PATH] delete pod NAME [-n NAMESPACE]\n"
     "       twillctl [--socket PATH] version | status\n";
@@ -113,6 +117,28 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                                      {"MAC SOURCE", "macSource"}});
     } else if (kind == "neighbours") {
         print_table(reply["items"], {{"IP", "ip"}, {"NODE", "node"}, {"MAC", "mac"}, {"STATE", "state"}});
+    } else if (kind == "services") {
+        // As `ipvsadm -Ln` prints its table.
+        fmt::print("Prot LocalAddress:Port Scheduler Flags\n");
+        fmt::print("  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n");
+        for (const json& svc : reply["items"]) {
+            for (const json& f : svc["frontends"]) {
+                std::string flags = f.contains("persistent") ? fmt::format(" persistent {}", cell(f["persistent"])) : "";
+                fmt::print("{:<4} {:<21} {}{}\n", cell(f["protocol"]), cell(f["address"]),
+                           cell(f["scheduler"]), flags);
+                for (const json& b : f["backends"]) {
+                    fmt::print("  -> {:<28} {:<7} {:<6} {:<10} {}\n", cell(b["address"]),
+                               b.value("local", false) ? "Local" : "Masq", cell(b["weight"]),
+                               cell(b["activeConn"]), cell(b["inActConn"]));
+                }
+            }
+        }
+    } else if (kind == "conntrack") {
+        print_table(reply["items"], {{"PRO", "protocol"}, {"CLIENT", "client"}, {"SERVICE", "service"},
+                                     {"BACKEND", "backend"}, {"MASQUERADE", "masquerade"},
+                                     {"STATE", "state"}, {"EXPIRES", "expiresIn"}});
+        fmt::print("{} of {} connections listed (capacity {})\n", reply["items"].size(),
+                   cell(reply["total"]), cell(reply["capacity"]));
     } else if (kind == "stats") {
         const json& s = reply["stats"];
         print_table(s["ports"], {{"PORT", "id"}, {"ROLE", "role"}, {"DEVICE", "device"},
@@ -143,6 +169,7 @@ int main(int argc, char** argv) {
     std::string ns = "default";
     std::string file;
     std::vector<std::string> words;
+    json filters = json::object();
     for (size_t i = 0; i < args.size(); ++i) {
         const std::string& a = args[i];
         auto value = [&]() -> std::string {
@@ -156,6 +183,14 @@ int main(int argc, char** argv) {
             file = value();
         } else if (a == "-n" || a == "--namespace") {
             ns = value();
+        } else if (a == "--service" || a == "--backend" || a == "--client" || a == "--protocol") {
+            filters[a.substr(2)] = value();
+        } else if (a == "--limit") {
+            const std::string v = value();
+            if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos) {
+                return usage_error(fmt::format("--limit takes a count, got '{}'", v));
+            }
+            filters["limit"] = std::stoul(v);
         } else if (a == "-h" || a == "--help") {
             fmt::print("{}", usage);
             return 0;
@@ -186,10 +221,16 @@ int main(int argc, char** argv) {
         req["source"] = file;
     } else if (verb == "get") {
         if (words.size() != 2) {
-            return usage_error("get needs one kind: nodes, pods, neighbours or stats");
+            return usage_error("get needs one kind: nodes, pods, neighbours, services, conntrack or stats");
         }
         kind = words[1];
         req["kind"] = kind;
+        if (!filters.empty()) {
+            if (kind != "conntrack") {
+                return usage_error("--service, --backend, --client, --protocol and --limit are for get conntrack");
+            }
+            req["filters"] = filters;
+        }
     } else if (verb == "delete") {
         if (words.size() != 3) {
             return usage_error("delete needs a kind (node or pod) and a name");
