@@ -1,0 +1,506 @@
+// Services: crafted packets through the whole pipeline of a node whose services come
+// from YAML, checked field by field in both directions.
+#include <catch2/catch.hpp>
+
+#include <map>
+
+#include "control/api_services.h"
+#include "control/schedule.h"
+#include "dataplane/net/checksum.h"
+#include "dataplane/service/service.h"
+#include "tests/unit/fixture.h"
+#include "tests/unit/frames.h"
+
+using namespace twill;
+using namespace twill::test;
+
+namespace {
+
+const mac_addr gw = default_gateway_mac;
+const mac_addr client_mac = mac("02:00:00:00:09:09");  // a client on the underlay
+constexpr uint8_t syn = 0x02, ack = 0x10, fin = 0x01, rst = 0x04;
+
+std::string node_with(const std::string& services, const std::string& extra = "") {
+    return std::string(default_node_yaml) + extra + "services:\n" + services;
+}
+
+struct svc_node : test_node {
+    explicit svc_node(const std::string& yaml) : test_node(yaml) {
+        learn_neighbour(ip4("198.18.0.1"), kernel_a_mac);
+        learn_pod_mac(pod_b1_port, pod_b1_mac);
+        ctx().now_s = 1000;
+    }
+    // A TCP segment from local pod b1 (172.25.2.2).
+    std::vector<out_frame> from_b1(const char* dst, uint16_t sport, uint16_t dport, uint8_t flags = syn) {
+        return pod(pod_b1_port,
+                   pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4(dst)).tcp(sport, dport, flags).bytes());
+    }
+    std::vector<out_frame> from_b2(const char* dst, uint16_t sport, uint16_t dport, uint8_t flags = syn) {
+        return pod(pod_b2_port,
+                   pkt().eth(gw, pod_b2_mac).ipv4(ip4("172.25.2.3"), ip4(dst)).tcp(sport, dport, flags).bytes());
+    }
+    // A reply from remote pod a1 through VXLAN from kernel-a.
+    std::vector<out_frame> from_a1(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t flags) {
+        return underlay(pkt().eth(underlay_mac, kernel_a_mac).ipv4(ip4("198.18.0.1"), ip4("198.18.0.2"))
+                            .udp(40000, 8472).vxlan(1).eth(twill_b_vtep, kernel_a_vtep)
+                            .ipv4(ip4(src), ip4(dst)).tcp(sport, dport, flags).bytes());
+    }
+};
+
+uint16_t port_at(const std::vector<uint8_t>& f, size_t off) { return uint16_t(f[off] << 8 | f[off + 1]); }
+
+// The IPv4 header and TCP/UDP checksums of the packet at `ip_off` are right.
+void check_checksums(const std::vector<uint8_t>& f, size_t ip_off) {
+    const auto& ip = at<net::ipv4_hdr>(f, ip_off);
+    CHECK(net::raw_checksum(&ip, ip.header_length()) == 0xffff);
+    const size_t l4 = ip_off + ip.header_length();
+    const uint16_t l4_len = uint16_t(ip.total_length.get() - ip.header_length());
+    REQUIRE(f.size() >= l4 + l4_len);
+    uint64_t sum = net::pseudo_header_sum(ip.src.raw, ip.dst.raw, ip.proto, l4_len);
+    sum = net::checksum_add(sum, f.data() + l4, l4_len);
+    INFO("L4 checksum of protocol " << int(ip.proto));
+    CHECK(net::checksum_fold(sum) == 0xffff);
+}
+
+struct tuple {
+    ip4_addr src, dst;
+    uint16_t sport, dport;
+};
+tuple tuple_at(const std::vector<uint8_t>& f, size_t ip_off) {
+    const auto& ip = at<net::ipv4_hdr>(f, ip_off);
+    const size_t l4 = ip_off + ip.header_length();
+    return {ip.src_addr(), ip.dst_addr(), port_at(f, l4), port_at(f, l4 + 2)};
+}
+
+const std::string two_local = R"(
+  - name: web
+    type: ClusterIP
+    clusterIP: 10.96.0.10
+    ports: [{name: http, protocol: TCP, port: 80, targetPort: 8080}]
+    scheduler: rr
+    endpoints:
+      - {ip: 172.25.2.3}
+      - {ip: 172.25.1.2}
+)";
+
+}  // namespace
+
+TEST_CASE("service: a SYN to a cluster IP goes to a backend, its reply comes back from the VIP",
+          "[service]") {
+    svc_node node(node_with(two_local));
+    node.learn_pod_mac(pod_b2_port, pod_b2_mac);
+    // rr: the first backend listed, a local pod.
+    auto out = node.from_b1("10.96.0.10", 33000, 80);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b2_port);
+    tuple t = tuple_at(out[0].bytes, 14);
+    CHECK(t.src == ip4("172.25.2.2"));
+    CHECK(t.sport == 33000);
+    CHECK(t.dst == ip4("172.25.2.3"));
+    CHECK(t.dport == 8080);
+    check_checksums(out[0].bytes, 14);
+    CHECK(node.counters().ct_created.get() == 1);
+
+    out = node.from_b2("172.25.2.2", 8080, 33000, syn | ack);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b1_port);
+    t = tuple_at(out[0].bytes, 14);
+    CHECK(t.src == ip4("10.96.0.10"));
+    CHECK(t.sport == 80);
+    CHECK(t.dst == ip4("172.25.2.2"));
+    CHECK(t.dport == 33000);
+    check_checksums(out[0].bytes, 14);
+
+    // The next connection goes to the remote backend, through VXLAN to kernel-a.
+    out = node.from_b1("10.96.0.10", 33001, 80);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == underlay_port);
+    t = tuple_at(out[0].bytes, 64);
+    CHECK(t.dst == ip4("172.25.1.2"));
+    CHECK(t.dport == 8080);
+    check_checksums(out[0].bytes, 64);
+    // Its reply comes back through VXLAN and is un-NATed to the client.
+    out = node.from_a1("172.25.1.2", 8080, "172.25.2.2", 33001, syn | ack);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b1_port);
+    t = tuple_at(out[0].bytes, 14);
+    CHECK(t.src == ip4("10.96.0.10"));
+    CHECK(t.sport == 80);
+    check_checksums(out[0].bytes, 14);
+    // Later packets of the first connection keep their backend.
+    for (int i = 0; i < 3; ++i) {
+        out = node.from_b1("10.96.0.10", 33000, 80, ack);
+        REQUIRE(out.size() == 1);
+        CHECK(out[0].port == pod_b2_port);
+    }
+    CHECK(node.counters().ct_created.get() == 2);
+    CHECK(node.total_drops() == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: TCP states, counts as ipvsadm shows them, timeouts", "[service]") {
+    svc_node node(node_with(R"(
+  - name: web
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints: [{ip: 172.25.2.3}]
+)"));
+    node.learn_pod_mac(pod_b2_port, pod_b2_mac);
+    auto counts = [&] {
+        nlohmann::json s = get_services(node.state());
+        const nlohmann::json& b = s[0]["frontends"][0]["backends"][0];
+        return std::pair(b["activeConn"].get<int>(), b["inActConn"].get<int>());
+    };
+    node.from_b1("10.96.0.10", 40000, 80);
+    CHECK(counts() == std::pair(0, 1));  // SYN_RECV: inactive
+    node.from_b2("172.25.2.2", 8080, 40000, syn | ack);
+    CHECK(counts() == std::pair(1, 0));  // established: active
+    node.from_b1("10.96.0.10", 40000, 80, fin | ack);
+    CHECK(counts() == std::pair(0, 1));
+    node.from_b2("172.25.2.2", 8080, 40000, rst);
+    CHECK(counts() == std::pair(0, 1));
+
+    std::string error;
+    nlohmann::json ct = get_conntrack(node.state(), {{"service", "10.96.0.10:80"}}, error);
+    REQUIRE(error.empty());
+    REQUIRE(ct["total"] == 1);
+    CHECK(ct["items"][0]["state"] == "CLOSE");
+    CHECK(ct["items"][0]["backend"] == "172.25.2.3:8080");
+    CHECK(ct["items"][0]["client"] == "172.25.2.2:40000");
+
+    // A segment other than SYN without a connection is not scheduled.
+    auto out = node.from_b1("10.96.0.10", 40001, 80, ack);
+    CHECK(out.empty());
+    CHECK(node.drops(drop::service_no_connection) == 1);
+
+    // A closed connection times out after 10 s; the sweep frees it and the counts.
+    node.ctx().now_s += 11;
+    conntrack_sweep(node.ctx(), 1u << 20);
+    CHECK(node.state().connections().size() == 0);
+    CHECK(counts() == std::pair(0, 0));
+    CHECK(node.counters().ct_expired.get() == 1);
+
+    // An established connection lives for the TCP timeout (900 s), refreshed by traffic.
+    node.from_b1("10.96.0.10", 40002, 80);
+    node.from_b2("172.25.2.2", 8080, 40002, syn | ack);
+    node.ctx().now_s += 899;
+    conntrack_sweep(node.ctx(), 1u << 20);
+    CHECK(node.state().connections().size() == 1);
+    out = node.from_b1("10.96.0.10", 40002, 80, ack);
+    CHECK(out.size() == 1);
+    node.ctx().now_s += 899;
+    conntrack_sweep(node.ctx(), 1u << 20);
+    CHECK(node.state().connections().size() == 1);
+    node.ctx().now_s += 2;
+    conntrack_sweep(node.ctx(), 1u << 20);
+    CHECK(node.state().connections().size() == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: no endpoint: TCP reset, UDP port unreachable, from the VIP", "[service]") {
+    svc_node node(node_with(R"(
+  - name: empty
+    clusterIP: 10.96.0.11
+    ports: [{name: a, protocol: TCP, port: 80}, {name: b, protocol: UDP, port: 53}]
+)"));
+    auto out = node.from_b1("10.96.0.11", 41000, 80);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b1_port);
+    const std::vector<uint8_t>& f = out[0].bytes;
+    tuple t = tuple_at(f, 14);
+    CHECK(t.src == ip4("10.96.0.11"));
+    CHECK(t.sport == 80);
+    CHECK(t.dst == ip4("172.25.2.2"));
+    CHECK(t.dport == 41000);
+    REQUIRE(f.size() >= 14 + 40);
+    CHECK(f[14 + 20 + 13] == (rst | ack));
+    CHECK(uint32_t(f[42] << 24 | f[43] << 16 | f[44] << 8 | f[45]) == 1001);  // ack = SYN's seq + 1
+    check_checksums(f, 14);
+    CHECK(node.counters().service_resets.get() == 1);
+
+    out = node.pod(pod_b1_port, pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("10.96.0.11"))
+                                    .udp(5353, 53).payload(20).bytes());
+    REQUIRE(out.size() == 1);
+    const auto& icmp = at<net::icmp_hdr>(out[0].bytes, 34);
+    CHECK(icmp.type == 3);
+    CHECK(icmp.code == 3);
+    CHECK(at<net::ipv4_hdr>(out[0].bytes, 42).dst_addr() == ip4("10.96.0.11"));  // the quote
+    CHECK(node.drops(drop::service_no_endpoint) == 2);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: schedulers spread new connections as their tables say", "[service]") {
+    auto spread = [](const std::string& sched, const std::string& weights, int conns,
+                     bool same_port = false) {
+        svc_node node(node_with(R"(
+  - name: web
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    scheduler: )" + sched + R"(
+    endpoints:
+      - {ip: 172.25.1.2, weight: )" + weights.substr(0, 1) + R"(}
+      - {ip: 172.25.1.3, weight: )" + weights.substr(2, 1) + R"(}
+)"));
+        std::map<std::string, int> count;
+        for (int i = 0; i < conns; ++i) {
+            auto out = node.from_b1("10.96.0.10", uint16_t(same_port ? 50000 : 50000 + i), 80);
+            REQUIRE(out.size() == 1);
+            count[config::format_ip4(tuple_at(out[0].bytes, 64).dst)]++;
+            if (same_port) {  // the same tuple again: close it so that it is scheduled anew
+                node.from_b1("10.96.0.10", 50000, 80, rst);
+                node.ctx().now_s += 11;
+                conntrack_sweep(node.ctx(), 1u << 20);
+            }
+        }
+        REQUIRE_NO_LEAKED_MBUFS();
+        return std::pair(count["172.25.1.2"], count["172.25.1.3"]);
+    };
+    CHECK(spread("rr", "1,1", 10) == std::pair(5, 5));
+    CHECK(spread("rr", "5,1", 10) == std::pair(5, 5));  // rr ignores weights but 0
+    CHECK(spread("wrr", "3,1", 12) == std::pair(9, 3));
+    CHECK(spread("rr", "1,0", 6) == std::pair(6, 0));
+    // sh: one client is one bucket: every connection to one backend.
+    auto sh = spread("sh", "1,1", 10);
+    CHECK((sh == std::pair(10, 0) || sh == std::pair(0, 10)));
+    // mh hashes address and port: many ports spread, in proportion to weight.
+    auto mh = spread("mh", "1,1", 400);
+    CHECK(mh.first > 140);
+    CHECK(mh.second > 140);
+    auto mh3 = spread("mh", "3,1", 400);
+    CHECK(mh3.first > 2 * mh3.second);
+    // lc: a connection still open keeps its backend busy.
+    svc_node node(node_with(R"(
+  - name: web
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    scheduler: lc
+    endpoints: [{ip: 172.25.1.2}, {ip: 172.25.1.3}]
+)"));
+    auto dst_of = [&](uint16_t sport) {
+        auto out = node.from_b1("10.96.0.10", sport, 80);
+        REQUIRE(out.size() == 1);
+        return tuple_at(out[0].bytes, 64).dst;
+    };
+    const ip4_addr first = dst_of(1000);
+    node.from_a1(config::format_ip4(first).c_str(), 8080, "172.25.2.2", 1000, syn | ack);  // established
+    const ip4_addr second = dst_of(1001);
+    CHECK(second != first);
+    CHECK(dst_of(1002) == second);  // one inactive weighs less than one active
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: sessionAffinity ClientIP keeps a client on one backend", "[service]") {
+    svc_node node(node_with(R"(
+  - name: web
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    sessionAffinity: ClientIP
+    sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}
+    endpoints: [{ip: 172.25.1.2}, {ip: 172.25.1.3}, {ip: 172.25.1.4}]
+)"));
+    std::set<uint32_t> backends;
+    for (uint16_t i = 0; i < 9; ++i) {
+        auto out = node.from_b1("10.96.0.10", uint16_t(2000 + i), 80);
+        REQUIRE(out.size() == 1);
+        backends.insert(tuple_at(out[0].bytes, 64).dst.value);
+    }
+    CHECK(backends.size() == 1);
+    // Past the timeout the client is scheduled afresh (rr moves on).
+    node.ctx().now_s += 61;
+    auto out = node.from_b1("10.96.0.10", 3000, 80);
+    REQUIRE(out.size() == 1);
+    CHECK(!backends.contains(tuple_at(out[0].bytes, 64).dst.value));
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: graceful termination and removal of an endpoint", "[service]") {
+    auto yaml = [](const std::string& second) {
+        return node_with(R"(
+  - name: web
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints:
+      - {ip: 172.25.1.2}
+)" + second);
+    };
+    svc_node node(yaml("      - {ip: 172.25.1.3}\n"));
+    auto dst_of = [&](uint16_t sport, uint8_t flags = syn) {
+        auto out = node.from_b1("10.96.0.10", sport, 80, flags);
+        return out.size() == 1 ? tuple_at(out[0].bytes, 64).dst : ip4_addr{};
+    };
+    CHECK(dst_of(1000) == ip4("172.25.1.2"));
+    CHECK(dst_of(1001) == ip4("172.25.1.3"));
+
+    // .3 terminating: its connection goes on, new ones avoid it.
+    auto apply = [&](const std::string& text) {
+        config::parse_result r = config::parse_yaml(text, "t.yaml");
+        REQUIRE(r.ok());
+        REQUIRE(node.state().apply(r.cfg).empty());
+        node.snapshot();
+    };
+    apply(yaml("      - {ip: 172.25.1.3, terminating: true}\n"));
+    CHECK(dst_of(1001, ack) == ip4("172.25.1.3"));
+    for (uint16_t p = 1002; p < 1006; ++p) {
+        CHECK(dst_of(p) == ip4("172.25.1.2"));
+    }
+    // Removed: its connection ends; the same tuple's next SYN goes elsewhere.
+    apply(yaml(""));
+    CHECK(dst_of(1001, ack) == ip4_addr{});
+    CHECK(node.drops(drop::service_backend_gone) == 1);
+    CHECK(dst_of(1001) == ip4("172.25.1.2"));
+    CHECK(dst_of(1000, ack) == ip4("172.25.1.2"));  // the other connection never noticed
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: NodePort from the underlay, masqueraded (Cluster) or not (Local)", "[service]") {
+    svc_node node(node_with(R"(
+  - name: web
+    type: NodePort
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
+    endpoints: [{ip: 172.25.2.3}]
+  - name: local
+    type: NodePort
+    clusterIP: 10.96.0.12
+    externalTrafficPolicy: Local
+    ports: [{port: 80, targetPort: 8080, nodePort: 30082}]
+    endpoints: [{ip: 172.25.2.3}]
+  - name: elsewhere
+    type: NodePort
+    clusterIP: 10.96.0.13
+    externalTrafficPolicy: Local
+    ports: [{port: 80, targetPort: 8080, nodePort: 30083}]
+    endpoints: [{ip: 172.25.1.2}]
+)"));
+    node.learn_pod_mac(pod_b2_port, pod_b2_mac);
+    auto from_client = [&](uint16_t dport, uint8_t flags = syn) {
+        return node.underlay(pkt().eth(underlay_mac, client_mac).ipv4(ip4("198.18.0.9"), ip4("198.18.0.2"))
+                                 .tcp(45000, dport, flags).bytes());
+    };
+    auto out = from_client(30080);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b2_port);
+    tuple t = tuple_at(out[0].bytes, 14);
+    CHECK(t.src == ip4("172.25.2.0"));  // masqueraded to the node's overlay address
+    CHECK(t.dst == ip4("172.25.2.3"));
+    CHECK(t.dport == 8080);
+    check_checksums(out[0].bytes, 14);
+    const uint16_t snat_port = t.sport;
+    // The reply goes straight back out to the client's MAC, from node IP:nodePort.
+    out = node.from_b2("172.25.2.0", 8080, snat_port, syn | ack);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == underlay_port);
+    CHECK(at<net::eth_hdr>(out[0].bytes, 0).dst == client_mac);
+    CHECK(at<net::eth_hdr>(out[0].bytes, 0).src == underlay_mac);
+    t = tuple_at(out[0].bytes, 14);
+    CHECK(t.src == ip4("198.18.0.2"));
+    CHECK(t.sport == 30080);
+    CHECK(t.dst == ip4("198.18.0.9"));
+    CHECK(t.dport == 45000);
+    check_checksums(out[0].bytes, 14);
+
+    // Local: the client's address is kept.
+    out = from_client(30082);
+    REQUIRE(out.size() == 1);
+    CHECK(tuple_at(out[0].bytes, 14).src == ip4("198.18.0.9"));
+    out = node.from_b2("198.18.0.9", 8080, 45000, syn | ack);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == underlay_port);
+    CHECK(tuple_at(out[0].bytes, 14).sport == 30082);
+    // Local with endpoints on other nodes only: dropped, as kube-proxy does.
+    CHECK(from_client(30083).empty());
+    CHECK(node.drops(drop::service_no_local_endpoint) == 1);
+    // Not a node port: to the kernel as before (no host port here: dropped).
+    CHECK(from_client(30099).empty());
+    CHECK(node.drops(drop::underlay_not_for_dataplane) == 1);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: hairpin, a pod reaching itself through its service", "[service]") {
+    svc_node node(node_with(R"(
+  - name: web
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints: [{ip: 172.25.2.3}]
+)"));
+    node.learn_pod_mac(pod_b2_port, pod_b2_mac);
+    auto out = node.from_b2("10.96.0.10", 46000, 80);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b2_port);
+    tuple t = tuple_at(out[0].bytes, 14);
+    CHECK(t.src == ip4("172.25.2.0"));  // else the pod would answer itself directly
+    CHECK(t.dst == ip4("172.25.2.3"));
+    out = node.from_b2("172.25.2.0", 8080, t.sport, syn | ack);
+    REQUIRE(out.size() == 1);
+    t = tuple_at(out[0].bytes, 14);
+    CHECK(t.src == ip4("10.96.0.10"));
+    CHECK(t.sport == 80);
+    CHECK(t.dst == ip4("172.25.2.3"));
+    CHECK(t.dport == 46000);
+    check_checksums(out[0].bytes, 14);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: UDP without a checksum keeps none; fragments to a frontend are dropped",
+          "[service]") {
+    svc_node node(node_with(R"(
+  - name: dns
+    clusterIP: 10.96.0.10
+    ports: [{protocol: UDP, port: 53}]
+    endpoints: [{ip: 172.25.1.2}]
+)"));
+    std::vector<uint8_t> f = pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("10.96.0.10"))
+                                 .udp(5353, 53).payload(12).bytes();
+    f[14 + 20 + 6] = f[14 + 20 + 7] = 0;
+    auto out = node.pod(pod_b1_port, f);
+    REQUIRE(out.size() == 1);
+    CHECK(tuple_at(out[0].bytes, 64).dst == ip4("172.25.1.2"));
+    CHECK(at<net::udp_hdr>(out[0].bytes, 84).checksum == 0);
+
+    out = node.pod(pod_b1_port, pkt().eth(gw, pod_b1_mac)
+                                    .ipv4(ip4("172.25.2.2"), ip4("10.96.0.10"), {.frag = 0x2000})
+                                    .udp(5354, 53).payload(40).bytes());
+    CHECK(out.empty());
+    CHECK(node.drops(drop::service_fragment) == 1);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: a full connection table still gives new flows a backend", "[service]") {
+    svc_node node(node_with(R"(
+  - name: web
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    scheduler: mh
+    endpoints: [{ip: 172.25.1.2}, {ip: 172.25.1.3}]
+)", "conntrack: {capacity: 1024}\n"));
+    for (uint16_t i = 0; i < 1024; ++i) {
+        REQUIRE(node.from_b1("10.96.0.10", uint16_t(10000 + i), 80).size() == 1);
+    }
+    CHECK(node.state().connections().size() == 1024);
+    // Beyond: each flow still lands on a backend, the same one for every packet.
+    for (uint16_t i = 0; i < 20; ++i) {
+        auto a = node.from_b1("10.96.0.10", uint16_t(20000 + i), 80);
+        auto b = node.from_b1("10.96.0.10", uint16_t(20000 + i), 80, ack);
+        REQUIRE(a.size() == 1);
+        REQUIRE(b.size() == 1);
+        CHECK(tuple_at(a[0].bytes, 64).dst == tuple_at(b[0].bytes, 64).dst);
+    }
+    CHECK(node.counters().ct_full.get() == 40);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("schedule tables: rr, wrr, sh", "[service]") {
+    std::vector<schedule_backend> b = {{"a", 5}, {"b", 1}, {"c", 1}};
+    CHECK(build_schedule(sched_kind::rr, b) == std::vector<uint16_t>{0, 1, 2});
+    // Smooth: the heavy backend's turns are spread, not bunched.
+    CHECK(build_schedule(sched_kind::wrr, b) == std::vector<uint16_t>{0, 0, 1, 0, 2, 0, 0});
+    std::vector<uint16_t> sh = build_schedule(sched_kind::sh, b);
+    REQUIRE(sh.size() == sh_buckets);
+    std::map<uint16_t, int> n;
+    for (uint16_t x : sh) {
+        n[x]++;
+    }
+    CHECK(n[0] > 4 * n[1]);
+    CHECK(build_schedule(sched_kind::rr, {{"a", 0}}).empty());
+    CHECK(build_schedule(sched_kind::mh, {{"a", 0}}).empty());
+}
