@@ -17,6 +17,7 @@ struct totals {
     uint64_t arp_replies = 0, arp_requests = 0, neighbours_learned = 0;
     uint64_t icmp_sent = 0, icmp_rate_limited = 0, fragmented = 0;
     uint64_t to_host = 0, from_host = 0, host_to_underlay = 0;
+    uint64_t ct_created = 0, ct_hits = 0, ct_expired = 0, ct_full = 0, service_resets = 0;
 };
 
 totals sum_counters(const std::vector<named_port>& ports, const worker_counters* const* workers,
@@ -48,6 +49,11 @@ totals sum_counters(const std::vector<named_port>& ports, const worker_counters*
         t.to_host += c.to_host.get();
         t.from_host += c.from_host.get();
         t.host_to_underlay += c.host_to_underlay.get();
+        t.ct_created += c.ct_created.get();
+        t.ct_hits += c.ct_hits.get();
+        t.ct_expired += c.ct_expired.get();
+        t.ct_full += c.ct_full.get();
+        t.service_resets += c.service_resets.get();
     }
     return t;
 }
@@ -81,6 +87,11 @@ nlohmann::json counters_json(const std::vector<named_port>& ports,
     out["toHost"] = t.to_host;
     out["fromHost"] = t.from_host;
     out["hostToUnderlay"] = t.host_to_underlay;
+    out["conntrack"] = {{"created", t.ct_created},
+                        {"hits", t.ct_hits},
+                        {"expired", t.ct_expired},
+                        {"untrackedFull", t.ct_full},
+                        {"resetsSent", t.service_resets}};
     return out;
 }
 
@@ -104,6 +115,8 @@ std::string counters_report(const std::string& node, const std::vector<named_por
         t.encapsulated, t.decapsulated, t.delivered_local, t.arp_replies, t.arp_requests,
         t.neighbours_learned, t.icmp_sent, t.icmp_rate_limited, t.to_host, t.from_host,
         t.host_to_underlay, t.fragmented);
+    out += fmt::format("conntrack: ct_created {} ct_hits {} ct_expired {} ct_full {} service_resets {}\n",
+                       t.ct_created, t.ct_hits, t.ct_expired, t.ct_full, t.service_resets);
     bool any = false;
     for (const drop_reason_info& r : drop_reasons) {
         if (uint64_t n = t.drops[r.number]; n != 0) {

@@ -27,8 +27,9 @@ LAB_NAMESPACES=("$NS_SW" "$NS_A" "$NS_A1" "$NS_B" "$NS_B1" "$NS_B2")
 NS_C="$LAB_P-c"     # kernel flannel node kernel-c
 NS_C1="$LAB_P-c1"   # pod on kernel-c (Calico style)
 NS_B3="$LAB_P-b3"   # twill pod added at run time
+NS_U="$LAB_P-u"     # a client on the underlay (tests/lab/services.sh: node ports)
 # Removed by `scripts/lab.sh down` too, when they exist.
-LAB_EXTRA_NAMESPACES=("$NS_C" "$NS_C1" "$NS_B3")
+LAB_EXTRA_NAMESPACES=("$NS_C" "$NS_C1" "$NS_B3" "$NS_U")
 
 # Addresses (fixed: config/lab-twill.yaml uses them).
 A_UL_IP=198.18.0.1   A_UL_MAC=02:00:00:00:01:01   A_VTEP_MAC=0e:00:00:00:01:00
@@ -38,6 +39,7 @@ B1_IP=172.25.2.2     B1_MAC=0a:00:00:00:02:02
 B2_IP=172.25.2.3     B2_MAC=0a:00:00:00:02:03
 C_UL_IP=198.18.0.3   C_UL_MAC=02:00:00:00:03:01   C_VTEP_MAC=0e:00:00:00:03:00
 C1_IP=172.25.3.2     C1_MAC=0a:00:00:00:03:02
+U_IP=198.18.0.9      U_MAC=02:00:00:00:09:01
 CALI_MAC=ee:ee:ee:ee:ee:ee   # Calico gives every host-side veth this MAC
 PB1_MAC=02:00:00:00:02:81
 PB2_MAC=02:00:00:00:02:82
