@@ -19,8 +19,12 @@ constexpr uint8_t tcp_ack = 0x10;
 // IPVS's CLOSE and SYN_RECV timeouts.
 constexpr uint32_t closed_timeout = 10;
 constexpr uint32_t syn_timeout = 60;
-// Masquerade source ports are tried from the client's own, then elsewhere in this range.
+// Masquerade source ports, picked by a hash of the flow (a few tries on a collision),
+// below Linux's ephemeral range (32768-60999): the node's kernel uses the same overlay
+// address for its own connections into the cluster, and a reply to one of those must
+// never match a masqueraded connection.
 constexpr uint16_t snat_port_first = 1024;
+constexpr uint16_t snat_port_last = 32767;
 constexpr uint32_t snat_tries = 8;
 
 struct l4_ref {
@@ -401,9 +405,9 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     }
     bool free_tuple = false;
     for (uint32_t t = 0; t < (snat ? snat_tries : 1); ++t) {
-        if (t > 0) {
+        if (snat) {
             const uint32_t h = rte_hash_crc_4byte(t, hash_flow(k));
-            ent.reply.dport = net::bswap(uint16_t(snat_port_first + h % (65536 - snat_port_first)));
+            ent.reply.dport = net::bswap(uint16_t(snat_port_first + h % (snat_port_last + 1 - snat_port_first)));
         }
         if (ct.find(ent.reply).entry == conntrack::no_entry) {
             free_tuple = true;
@@ -481,9 +485,14 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                 (opens && !h.reply && (e.state == ct_state::fin || e.state == ct_state::closed))) {
                 forget(ctx, h.entry);
                 // A removed endpoint's connections end (IPVS's expire_nodest_conn); a new
-                // SYN or datagram is scheduled anew, like a SYN reusing a closed tuple.
-                if (h.reply || (gone && proto == net::ip_proto_tcp && !opens)) {
+                // SYN or datagram is scheduled anew, like a SYN reusing a closed tuple. A
+                // reply to a connection that timed out has nothing to be translated by.
+                if (gone && (h.reply || (proto == net::ip_proto_tcp && !opens))) {
                     ctx.drop_packet(m, drop::service_backend_gone);
+                    return svc_verdict::consumed;
+                }
+                if (h.reply) {
+                    ctx.drop_packet(m, drop::service_no_connection);
                     return svc_verdict::consumed;
                 }
             } else {
@@ -511,6 +520,19 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                 }
                 return svc_verdict::rewritten;
             }
+        }
+    }
+    if (ct.size() >= ct.capacity()) [[unlikely]] {
+        // A reply of a flow that got its backend untracked: from the service it belongs to.
+        // While the table is full this also takes a backend's replies to direct
+        // connections to its service port.
+        const uint32_t slot = ctx.services->reverse(k.src, proto, k.sport);
+        if (const service_entry* e = slot == frontend_map::not_found ? nullptr : ctx.services->entry(slot)) {
+            rewrite(ip, l4, false, e->vip, e->port);
+            if (proto == proto_sctp) {
+                sctp_checksum(l4);
+            }
+            return svc_verdict::rewritten;
         }
     }
     const service_entry* svc = ctx.services->lookup(k.dst, proto, k.dport);
