@@ -379,7 +379,11 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     }
     const service_backend& be = svc.backends[size_t(b)];
     const ip4_addr src{net::bswap(k.src)};
-    const bool snat = (svc.snat_outside && !p.cluster_cidr.contains(src)) || k.src == be.ip;
+    // The node itself as the endpoint (a hostNetwork pod) takes the packet as the kernel
+    // takes a local DNAT: the client's address stays, and the kernel's reply comes back
+    // through the host port.
+    const bool to_node = be.ip == net::bswap(p.node_ip.value);
+    const bool snat = (svc.snat_outside && !to_node && !p.cluster_cidr.contains(src)) || k.src == be.ip;
 
     uint32_t e = ct.allocate();
     if (e == conntrack::no_entry) {
