@@ -147,6 +147,13 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                                  {"TX FAIL", "txFailed"}});
         fmt::print("\nencapsulated {}  decapsulated {}  delivered locally {}\n",
                    cell(s["encapsulated"]), cell(s["decapsulated"]), cell(s["deliveredLocal"]));
+        if (s.contains("conntrack")) {
+            const json& c = s["conntrack"];
+            fmt::print("connections: created {}  translated packets {}  expired {}  untracked (table full) {}  "
+                       "resets sent {}\n",
+                       cell(c["created"]), cell(c["hits"]), cell(c["expired"]), cell(c["untrackedFull"]),
+                       cell(c["resetsSent"]));
+        }
         bool any = false;
         for (const auto& [name, n] : s["drops"].items()) {
             if (n.get<uint64_t>() != 0) {
