@@ -444,6 +444,50 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     return svc_verdict::rewritten;
 }
 
+// A later fragment: translated as its datagram's connection says, addresses only (its
+// first fragment carried the ports and the transport checksum).
+svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
+    frag_ports::ports fp;
+    if (!ctx.frags.find(ip->src.raw, ip->dst.raw, ip->proto, ip->id.raw, ctx.now_s, fp)) {
+        return svc_verdict::pass;  // its datagram was not seen: untranslated, as it came
+    }
+    const flow_key k{ip->src.raw, ip->dst.raw, fp.sport, fp.dport, ip->proto, flow_key::connection, 0};
+    const conntrack::hit h = ctx.ct->size() != 0 ? ctx.ct->find(k) : conntrack::hit{};
+    if (h.entry == conntrack::no_entry) {
+        // The first fragment went to a frontend but was not tracked (dropped, or let
+        // through untracked by a full table): the rest cannot follow it.
+        if (ctx.services->lookup(k.dst, k.proto, k.dport) != nullptr) {
+            ctx.drop_packet(m, drop::service_fragment);
+            return svc_verdict::consumed;
+        }
+        return svc_verdict::pass;
+    }
+    const ct_entry& e = ctx.ct->entry(h.entry);
+    const bool snat = e.flags & ct_entry::snat;
+    auto set_addr = [&](bool dst, uint32_t v) {
+        const uint32_t old_v = dst ? ip->dst.raw : ip->src.raw;
+        (dst ? ip->dst.raw : ip->src.raw) = v;
+        ip->checksum = update32(ip->checksum, old_v, v);
+    };
+    ctx.counters->ct_hits.add();
+    if (!h.reply) {
+        set_addr(true, e.reply.src);
+        if (snat) {
+            set_addr(false, e.reply.dst);
+        }
+        return svc_verdict::rewritten;
+    }
+    set_addr(false, e.orig.dst);
+    if (snat) {
+        set_addr(true, e.orig.src);
+    }
+    if (e.flags & ct_entry::from_underlay) {
+        send_to_peer(ctx, m, ip, e.peer_mac);
+        return svc_verdict::consumed;
+    }
+    return svc_verdict::rewritten;
+}
+
 }  // namespace
 
 svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
@@ -453,20 +497,39 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
         return svc_verdict::pass;
     }
     auto* l4p = reinterpret_cast<uint8_t*>(ip) + header_len;
-    if (ip->is_fragment()) [[unlikely]] {
-        // Ports are in the first fragment only; kube-proxy's kernel would reassemble.
-        uint16_t dport;
-        if (!ip->is_later_fragment() && total_len >= header_len + 4) {
+    if (ip->is_later_fragment()) [[unlikely]] {
+        return later_fragment(ctx, m, ip);
+    }
+    if (total_len < header_len + min_l4_len(proto)) [[unlikely]] {
+        // A datagram this short has no room for what a service rewrites; a first fragment
+        // this short (RFC 1858 lets TCP's through from 16 bytes) could hide it.
+        if (ip->is_fragment() && total_len >= header_len + 4) {
+            uint16_t dport;
             std::memcpy(&dport, l4p + 2, 2);
-            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr) {
+            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr || ctx.ct->size() != 0) {
                 ctx.drop_packet(m, drop::service_fragment);
                 return svc_verdict::consumed;
             }
         }
         return svc_verdict::pass;
     }
-    if (total_len < header_len + min_l4_len(proto)) [[unlikely]] {
-        return svc_verdict::pass;
+    if (ip->is_fragment()) [[unlikely]] {
+        if (proto == proto_sctp) {
+            // SCTP's CRC32c covers the whole datagram: a fragment's cannot be redone here.
+            uint16_t dport;
+            std::memcpy(&dport, l4p + 2, 2);
+            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr) {
+                ctx.drop_packet(m, drop::service_fragment);
+                return svc_verdict::consumed;
+            }
+        }
+        frag_ports::ports fp;
+        std::memcpy(&fp.sport, l4p, 2);
+        std::memcpy(&fp.dport, l4p + 2, 2);
+        if (!ctx.frags.remember(ip->src.raw, ip->dst.raw, proto, ip->id.raw, fp, ctx.now_s)) {
+            ctx.drop_packet(m, drop::fragment_attack);
+            return svc_verdict::consumed;
+        }
     }
     const l4_ref l4{l4p, total_len - header_len, proto};
     flow_key k;

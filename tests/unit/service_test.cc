@@ -444,8 +444,7 @@ TEST_CASE("service: hairpin, a pod reaching itself through its service", "[servi
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
-TEST_CASE("service: UDP without a checksum keeps none; fragments to a frontend are dropped",
-          "[service]") {
+TEST_CASE("service: UDP without a checksum keeps none", "[service]") {
     svc_node node(node_with(R"(
   - name: dns
     clusterIP: 10.96.0.10
@@ -459,12 +458,51 @@ TEST_CASE("service: UDP without a checksum keeps none; fragments to a frontend a
     REQUIRE(out.size() == 1);
     CHECK(tuple_at(out[0].bytes, 64).dst == ip4("172.25.1.2"));
     CHECK(at<net::udp_hdr>(out[0].bytes, 84).checksum == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
 
-    out = node.pod(pod_b1_port, pkt().eth(gw, pod_b1_mac)
-                                    .ipv4(ip4("172.25.2.2"), ip4("10.96.0.10"), {.frag = 0x2000})
-                                    .udp(5354, 53).payload(40).bytes());
-    CHECK(out.empty());
-    CHECK(node.drops(drop::service_fragment) == 1);
+TEST_CASE("service: fragments follow their first fragment; an overlapping first fragment is refused",
+          "[service]") {
+    svc_node node(node_with(R"(
+  - name: dns
+    clusterIP: 10.96.0.10
+    ports: [{protocol: UDP, port: 53}]
+    endpoints: [{ip: 172.25.1.2}]
+)"));
+    auto frag = [&](uint16_t id, uint16_t frag_field, std::vector<uint8_t> l4) {
+        return pkt().eth(gw, pod_b1_mac)
+            .ipv4(ip4("172.25.2.2"), ip4("10.96.0.10"), {.id = id, .frag = frag_field})
+            .raw(l4).bytes();
+    };
+    auto udp_proto = [](std::vector<uint8_t> f) {
+        f[14 + 9] = 17;
+        f[14 + 10] = f[14 + 11] = 0;
+        const uint16_t c = uint16_t(~net::raw_checksum(&f[14], 20));
+        std::memcpy(&f[14 + 10], &c, 2);
+        return f;
+    };
+    // First fragment: UDP header (5353 -> 53, checksum 0) and 16 bytes; MF set.
+    std::vector<uint8_t> first = {0x14, 0xe9, 0x00, 0x35, 0x00, 0x30, 0x00, 0x00};
+    first.resize(24, 0xab);
+    auto out = node.pod(pod_b1_port, udp_proto(frag(7, 0x2000, first)));
+    REQUIRE(out.size() == 1);
+    CHECK(tuple_at(out[0].bytes, 64).dst == ip4("172.25.1.2"));
+    // The later fragment (offset 24 bytes) carries no ports, and follows it.
+    out = node.pod(pod_b1_port, udp_proto(frag(7, 3, std::vector<uint8_t>(24, 0xcd))));
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == underlay_port);
+    const auto& inner = at<net::ipv4_hdr>(out[0].bytes, 64);
+    CHECK(inner.dst_addr() == ip4("172.25.1.2"));
+    CHECK(net::raw_checksum(&inner, 20) == 0xffff);
+    // Another first fragment of the same datagram with other ports: refused.
+    std::vector<uint8_t> rewrite = first;
+    rewrite[3] = 0x36;
+    CHECK(node.pod(pod_b1_port, udp_proto(frag(7, 0x2000, rewrite))).empty());
+    CHECK(node.drops(drop::fragment_attack) == 1);
+    // A later fragment whose first was never seen is not translated: it goes where its
+    // own header says (the VIP, which is routed nowhere here).
+    CHECK(node.pod(pod_b1_port, udp_proto(frag(8, 3, std::vector<uint8_t>(24, 0xcd)))).empty());
+    CHECK(node.drops(drop::no_route) == 1);
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
