@@ -205,8 +205,7 @@ void desired_state::check_services(const config::node_file& objects,
         const config::object_origin& o = objects.service_origins[i];
         const pod_key key(sv.ns, sv.name);
         if (skip.contains(o.path)) {
-            skipped.insert(key);
-            skipped.insert(pod_key(sv.ns, ""));
+            skipped.insert(key);  // (namespace, "") when its name was broken
         } else if (auto [at, fresh] = services.try_emplace(key, i); !fresh) {
             r.fail(config::service_field(o, "name"),
                    fmt::format("duplicate service {}/{} (also {})", sv.ns, sv.name,
