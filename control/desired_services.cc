@@ -327,7 +327,10 @@ void desired_state::check_services(const config::node_file& objects,
         endpoint_delta[key] -= int64_t(old->second.endpoints.size());
         // The slices that stay must still find their ports in the new version.
         auto its = slices_of_.find(key);
-        for (const pod_key& sk : its == slices_of_.end() ? std::set<pod_key>{} : its->second) {
+        if (its == slices_of_.end()) {
+            continue;
+        }
+        for (const pod_key& sk : its->second) {
             if (replaced.contains(slice_owner(sk))) {
                 continue;
             }
