@@ -100,7 +100,8 @@ json remove_object(api_context& ctx, const std::string& kind, const std::string&
         // with the service that owns them.
         change.delete_endpoint_slices = desired.slices_of(pod_key(ns, name));
         for (const pod_key& key : change.delete_endpoint_slices) {
-            also.push_back({{"kind", "endpointslice"}, {"namespace", key.first}, {"name", key.second}});
+            also.push_back(
+                {{"kind", "endpointslice"}, {"namespace", key.first}, {"name", key.second}});
         }
     } else {
         if (!desired.endpoint_slices().contains(pod_key(ns, name))) {

@@ -113,8 +113,8 @@ class parser {
     void check_type(const map_view& m, std::string_view api_version, std::string_view kind);
     // metadata: name (a DNS subdomain with `dots`, else a label), namespace; returns the
     // map for the caller's labels or annotations.
-    std::optional<map_view> parse_metadata(const map_view& m, std::string& name,
-                                           std::string& ns, bool dots);
+    std::optional<map_view> parse_metadata(const map_view& m, std::string& name, std::string& ns,
+                                           bool dots);
     // twillctl apply of a file that is one manifest, or a List of them.
     void parse_manifest_file(const field& root);
     void parse_manifest_item(const field& f, const std::string& path);

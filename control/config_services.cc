@@ -14,6 +14,21 @@ namespace {
 constexpr std::string_view scheduler_annotation = "twill.dev/scheduler";
 constexpr std::string_view service_name_label = "kubernetes.io/service-name";
 
+// Every field of a v1 ServiceSpec. Those from `selector` on are accepted and ignored: they
+// select pods (which EndpointSlices did), concern load balancers (type LoadBalancer is
+// refused) or are hints.
+// clang-format off
+const key_list service_spec_keys = {
+    "type", "clusterIP", "clusterIPs", "externalIPs", "ports", "sessionAffinity",
+    "sessionAffinityConfig", "externalTrafficPolicy", "internalTrafficPolicy", "ipFamilies",
+    "ipFamilyPolicy", "selector", "publishNotReadyAddresses", "allocateLoadBalancerNodePorts",
+    "healthCheckNodePort", "loadBalancerClass", "loadBalancerIP", "loadBalancerSourceRanges",
+    "externalName", "trafficDistribution"};
+// clang-format on
+
+// In the order of config::scheduler.
+const key_list scheduler_names = {"rr", "wrr", "lc", "sh", "mh"};
+
 // ipvsadm's --set takes up to 30 days for each timeout.
 constexpr int64_t max_timeout = 30 * 24 * 3600;
 
@@ -78,18 +93,17 @@ void parser::parse_service(const field& f, const std::string& path) {
 }
 
 void parser::parse_service_compact(const field& f, const std::string& path, service& s) {
-    std::optional<map_view> m =
-        read_map(f, path,
-                 {"name", "namespace", "type", "clusterIP", "externalIPs", "ports", "scheduler",
-                  "sessionAffinity", "sessionAffinityConfig", "externalTrafficPolicy",
-                  "endpoints"});
+    std::optional<map_view> m = read_map(
+        f, path,
+        {"name", "namespace", "type", "clusterIP", "externalIPs", "ports", "scheduler",
+         "sessionAffinity", "sessionAffinityConfig", "externalTrafficPolicy", "endpoints"});
     if (!m) {
         return;
     }
     set(s.name, get_name(*m, "name", true, false));
     set(s.ns, get_name(*m, "namespace", false, false));
     parse_service_spec(*m, s, false);
-    if (auto i = get_choice(*m, "scheduler", {"rr", "wrr", "lc", "sh", "mh"})) {
+    if (auto i = get_choice(*m, "scheduler", scheduler_names)) {
         s.sched = scheduler(*i);
     }
     for_each_item(*m, "endpoints", [&](const field& item, const std::string& item_path) {
@@ -99,7 +113,8 @@ void parser::parse_service_compact(const field& f, const std::string& path, serv
 }
 
 void parser::parse_service_manifest(const field& f, const std::string& path, service& s) {
-    std::optional<map_view> m = read_map(f, path, {"apiVersion", "kind", "metadata", "spec", "status"});
+    std::optional<map_view> m =
+        read_map(f, path, {"apiVersion", "kind", "metadata", "spec", "status"});
     if (!m) {
         return;
     }
@@ -107,7 +122,7 @@ void parser::parse_service_manifest(const field& f, const std::string& path, ser
     if (std::optional<map_view> meta = parse_metadata(*m, s.name, s.ns, false)) {
         if (const field* a = find(*meta, "annotations", false)) {
             if (auto notes = read_map(*a, child(meta->path, "annotations"), {}, true)) {
-                if (auto i = get_choice(*notes, scheduler_annotation, {"rr", "wrr", "lc", "sh", "mh"})) {
+                if (auto i = get_choice(*notes, scheduler_annotation, scheduler_names)) {
                     s.sched = scheduler(*i);
                 }
             }
@@ -117,17 +132,7 @@ void parser::parse_service_manifest(const field& f, const std::string& path, ser
     if (spec == nullptr) {
         return;
     }
-    // Every field of a v1 ServiceSpec is known; those after `selector` are accepted and
-    // ignored: they select pods (which EndpointSlices already did), concern load balancers
-    // (type LoadBalancer is refused) or are hints.
-    std::optional<map_view> sm =
-        read_map(*spec, child(path, "spec"),
-                 {"type", "clusterIP", "clusterIPs", "externalIPs", "ports", "sessionAffinity",
-                  "sessionAffinityConfig", "externalTrafficPolicy", "internalTrafficPolicy",
-                  "ipFamilies", "ipFamilyPolicy", "selector", "publishNotReadyAddresses",
-                  "allocateLoadBalancerNodePorts", "healthCheckNodePort", "loadBalancerClass",
-                  "loadBalancerIP", "loadBalancerSourceRanges", "externalName",
-                  "trafficDistribution"});
+    std::optional<map_view> sm = read_map(*spec, child(path, "spec"), service_spec_keys);
     if (!sm) {
         return;
     }
@@ -147,8 +152,9 @@ void parser::parse_service_manifest(const field& f, const std::string& path, ser
         }
         any_bad = true;
         fail(item_path, item.where,
-             item.value.IsScalar() ? fmt::format("'{}' is not one of: IPv4, IPv6", v)
-                                   : fmt::format("expected a string, got {}", kind_name(item.value)));
+             item.value.IsScalar()
+                 ? fmt::format("'{}' is not one of: IPv4, IPv6", v)
+                 : fmt::format("expected a string, got {}", kind_name(item.value)));
     });
     if (const field* fam = find(*sm, "ipFamilies", false);
         fam != nullptr && fam->value.IsSequence() && fam->value.size() > 0 && !ipv4 && !any_bad) {
@@ -227,14 +233,16 @@ void parser::parse_service_spec(const map_view& m, service& s, bool manifest) {
     } else if (*ip_text == "None") {
         s.cluster_ip.reset();
     } else if (ip_text->empty()) {
-        bad_ip("an empty clusterIP asks for one to be allocated, which twill does not do: give "
-               "one from cluster.serviceCIDR, or None for a headless service");
+        bad_ip(
+            "an empty clusterIP asks for one to be allocated, which twill does not do: give "
+            "one from cluster.serviceCIDR, or None for a headless service");
     } else if (std::optional<ip4_addr> a = parse_ip4(*ip_text)) {
         s.cluster_ip = *a;
     } else {
-        bad_ip(fmt::format("'{}' is not an IPv4 address (expected a.b.c.d, or None for a headless "
-                           "service)",
-                           *ip_text));
+        bad_ip(
+            fmt::format("'{}' is not an IPv4 address (expected a.b.c.d, or None for a headless "
+                        "service)",
+                        *ip_text));
     }
 
     // Broken entries are kept (as 0.0.0.0 or an empty port) so that indexes hold.
@@ -271,7 +279,8 @@ void parser::parse_service_spec(const map_view& m, service& s, bool manifest) {
 void parser::parse_service_port(const field& f, const std::string& path, service_port& p,
                                 bool manifest) {
     std::optional<map_view> m =
-        manifest ? read_map(f, path, {"name", "protocol", "port", "targetPort", "nodePort", "appProtocol"})
+        manifest ? read_map(f, path,
+                            {"name", "protocol", "port", "targetPort", "nodePort", "appProtocol"})
                  : read_map(f, path, {"name", "protocol", "port", "targetPort", "nodePort"});
     if (!m) {
         return;
@@ -313,9 +322,9 @@ void parser::parse_endpoint(const field& f, const std::string& path, endpoint& e
 
 void parser::check_type(const map_view& m, std::string_view api_version, std::string_view kind) {
     if (auto v = get_string(m, "apiVersion", true); v && *v != api_version) {
-        fail(child(m.path, "apiVersion"), at(m, "apiVersion"),
-             fmt::format("'{}' is not the API version of a {}: expected {}", *v, kind,
-                         api_version));
+        fail(
+            child(m.path, "apiVersion"), at(m, "apiVersion"),
+            fmt::format("'{}' is not the API version of a {}: expected {}", *v, kind, api_version));
     }
     if (auto k = get_string(m, "kind", true); k && *k != kind) {
         std::string_view hint = *k == "EndpointSlice" ? "; EndpointSlices go in endpointSlices"
@@ -393,10 +402,9 @@ void parser::parse_slice(const field& f, const std::string& path) {
 }
 
 void parser::parse_slice_endpoint(const field& f, const std::string& path, endpoint& e) {
-    std::optional<map_view> m =
-        read_map(f, path,
-                 {"addresses", "conditions", "hostname", "nodeName", "zone", "targetRef", "hints",
-                  "deprecatedTopology"});
+    std::optional<map_view> m = read_map(f, path,
+                                         {"addresses", "conditions", "hostname", "nodeName", "zone",
+                                          "targetRef", "hints", "deprecatedTopology"});
     if (!m) {
         return;
     }
@@ -415,7 +423,8 @@ void parser::parse_slice_endpoint(const field& f, const std::string& path, endpo
     // Kubernetes: absent ready means ready. A terminating endpoint is never ready there;
     // serving says whether it still takes connections, which is what ready means here.
     if (const field* c = find(*m, "conditions", false)) {
-        if (auto cm = read_map(*c, child(path, "conditions"), {"ready", "serving", "terminating"})) {
+        if (auto cm =
+                read_map(*c, child(path, "conditions"), {"ready", "serving", "terminating"})) {
             std::optional<bool> ready = get_bool(*cm, "ready");
             std::optional<bool> serving = get_bool(*cm, "serving");
             std::optional<bool> terminating = get_bool(*cm, "terminating");

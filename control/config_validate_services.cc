@@ -63,7 +63,7 @@ class service_validator {
     rule_errors r_;
     service_context ctx_;
     std::map<service_key, size_t> services_;  // the first of each name
-    bool some_unnamed_ = false;              // then a slice's missing service may be that one
+    bool some_unnamed_ = false;               // then a slice's missing service may be that one
 };
 
 void service_validator::check_services() {
@@ -229,7 +229,8 @@ void service_validator::check_endpoints() {
             continue;
         }
         for (size_t e = 0; e < sl.endpoints.size(); ++e) {
-            add(key, sl.endpoints[e].ip, slice_field(o, fmt::format("endpoints[{}].addresses[0]", e)));
+            add(key, sl.endpoints[e].ip,
+                slice_field(o, fmt::format("endpoints[{}].addresses[0]", e)));
         }
         counts[key] += sl.endpoints.size();
     }

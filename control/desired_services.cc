@@ -191,9 +191,8 @@ void desired_state::check_services(const config::node_file& objects,
     const std::set<std::string> none;  // objects with errors of their own are skipped whole
     config::rule_errors r(objects, none, errors);
     const ip4_addr own_ip = settings_.node.ip;
-    const config::service_context ctx{
-        &settings_.node.ip, &settings_.cluster_cidr,
-        settings_.service_cidr ? &*settings_.service_cidr : nullptr};
+    const config::service_context ctx{&settings_.node.ip, &settings_.cluster_cidr,
+                                      settings_.service_cidr ? &*settings_.service_cidr : nullptr};
 
     // The request's objects, the first of each name in file order, and the owners they
     // replace: the values those hold now no longer count, so objects may trade them.
@@ -206,8 +205,7 @@ void desired_state::check_services(const config::node_file& objects,
         const config::object_origin& o = objects.service_origins[i];
         const pod_key key(sv.ns, sv.name);
         if (skip.contains(o.path)) {
-            skipped.insert(key);
-            skipped.insert(pod_key(sv.ns, ""));
+            skipped.insert(key);  // (namespace, "") when its name was broken
         } else if (auto [at, fresh] = services.try_emplace(key, i); !fresh) {
             r.fail(config::service_field(o, "name"),
                    fmt::format("duplicate service {}/{} (also {})", sv.ns, sv.name,
@@ -324,11 +322,15 @@ void desired_state::check_services(const config::node_file& objects,
         if (old == services_.end()) {
             continue;
         }
-        removed += config::frontends_of(old->second).size() + config::node_ports_of(old->second).size();
+        removed +=
+            config::frontends_of(old->second).size() + config::node_ports_of(old->second).size();
         endpoint_delta[key] -= int64_t(old->second.endpoints.size());
         // The slices that stay must still find their ports in the new version.
         auto its = slices_of_.find(key);
-        for (const pod_key& sk : its == slices_of_.end() ? std::set<pod_key>{} : its->second) {
+        if (its == slices_of_.end()) {
+            continue;
+        }
+        for (const pod_key& sk : its->second) {
             if (replaced.contains(slice_owner(sk))) {
                 continue;
             }
@@ -363,7 +365,8 @@ void desired_state::check_services(const config::node_file& objects,
             for (size_t j = 0; j < sl.ports.size(); ++j) {
                 if (std::string problem = config::slice_port_problem(sl.ports[j], *svc);
                     !problem.empty()) {
-                    r.fail(config::slice_field(o, fmt::format("ports[{}].name", j)), std::move(problem));
+                    r.fail(config::slice_field(o, fmt::format("ports[{}].name", j)),
+                           std::move(problem));
                 }
             }
         }
@@ -373,7 +376,8 @@ void desired_state::check_services(const config::node_file& objects,
         }
         endpoint_delta[svc_key] += int64_t(sl.endpoints.size());
         delta_path.try_emplace(svc_key, o.path);
-        if (auto old = endpoint_slices_.find(pod_key(sl.ns, sl.name)); old != endpoint_slices_.end()) {
+        if (auto old = endpoint_slices_.find(pod_key(sl.ns, sl.name));
+            old != endpoint_slices_.end()) {
             const config::endpoint_slice& was = old->second;
             endpoint_delta[pod_key(was.ns, was.service)] -= int64_t(was.endpoints.size());
         }
@@ -384,17 +388,18 @@ void desired_state::check_services(const config::node_file& objects,
         int64_t after = (c == endpoint_counts_.end() ? 0 : int64_t(c->second)) + delta;
         auto at = delta_path.find(key);
         if (after > int64_t(config::max_service_endpoints) && at != delta_path.end()) {
-            r.fail(at->second, fmt::format("service {}/{} would have {} endpoints, its own and its "
-                                           "EndpointSlices'; at most {} are supported",
-                                           key.first, key.second, after,
-                                           config::max_service_endpoints));
+            r.fail(at->second,
+                   fmt::format("service {}/{} would have {} endpoints, its own and its "
+                               "EndpointSlices'; at most {} are supported",
+                               key.first, key.second, after, config::max_service_endpoints));
         }
     }
     const size_t after = frontends_.size() + node_ports_.size() + added - removed;
     if (after > config::max_service_frontends) {
-        r.fail("services", fmt::format("{} service frontends (addresses and node ports, each with a "
-                                       "port) after this change; at most {} are supported",
-                                       after, config::max_service_frontends));
+        r.fail("services",
+               fmt::format("{} service frontends (addresses and node ports, each with a "
+                           "port) after this change; at most {} are supported",
+                           after, config::max_service_frontends));
     }
 }
 

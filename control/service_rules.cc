@@ -17,6 +17,12 @@ std::string join(const std::string& path, std::string_view field) {
     return fmt::format("{}.{}", path, field);
 }
 
+std::string not_unicast(ip4_addr ip) {
+    return fmt::format(
+        "{} is not a unicast address (0.0.0.0/8, 127.0.0.0/8 and 224.0.0.0/3 are not)",
+        format_ip4(ip));
+}
+
 std::string port_label(const std::string& name) {
     return name.empty() ? std::string("'' (unnamed)") : fmt::format("'{}'", name);
 }
@@ -26,9 +32,7 @@ std::string port_label(const std::string& name) {
 std::string virtual_ip_problem(ip4_addr ip, bool cluster_ip, const service_context& ctx) {
     const std::string ip_s = format_ip4(ip);
     if (is_martian(ip)) {
-        return fmt::format("{} is not a unicast address (0.0.0.0/8, 127.0.0.0/8 and 224.0.0.0/3 "
-                           "are not)",
-                           ip_s);
+        return not_unicast(ip);
     }
     if (ctx.cluster_cidr != nullptr && ctx.cluster_cidr->contains(ip)) {
         return fmt::format("{} is inside cluster.clusterCIDR {}, the pods' addresses", ip_s,
@@ -150,7 +154,8 @@ void rule_errors::fail(const std::string& path, std::string message) {
         at.resize(cut == std::string::npos ? 0 : cut);
         it = file_.positions.find(at);
     }
-    out_.push_back({path, std::move(message), it == file_.positions.end() ? source_pos{} : it->second});
+    out_.push_back(
+        {path, std::move(message), it == file_.positions.end() ? source_pos{} : it->second});
 }
 
 void check_service(const service& s, const object_origin& o, const service_context& ctx,
@@ -164,12 +169,14 @@ void check_service(const service& s, const object_origin& o, const service_conte
     const bool headless = ip_ok && !s.cluster_ip;
 
     if (headless && s.node_port && type_ok) {
-        r.fail(f("type"), "a headless service (clusterIP None) cannot be of type NodePort: it "
-                          "has no virtual address");
+        r.fail(f("type"),
+               "a headless service (clusterIP None) cannot be of type NodePort: it "
+               "has no virtual address");
     }
     if (headless && !s.external_ips.empty() && r.usable(f("externalIPs"))) {
-        r.fail(f("externalIPs"), "a headless service (clusterIP None) has no virtual address, so "
-                                 "no external IPs either");
+        r.fail(f("externalIPs"),
+               "a headless service (clusterIP None) has no virtual address, so "
+               "no external IPs either");
     }
     if (ip_ok && s.cluster_ip) {
         if (std::string problem = virtual_ip_problem(*s.cluster_ip, true, ctx); !problem.empty()) {
@@ -191,7 +198,8 @@ void check_service(const service& s, const object_origin& o, const service_conte
         } else if (ip_ok && s.cluster_ip == ip) {
             r.fail(path, fmt::format("{} is the service's clusterIP already", format_ip4(ip)));
         } else if (auto [at, fresh] = external.try_emplace(ip.value, path); !fresh) {
-            r.fail(path, fmt::format("duplicate external IP {} (also {})", format_ip4(ip), at->second));
+            r.fail(path,
+                   fmt::format("duplicate external IP {} (also {})", format_ip4(ip), at->second));
         }
     }
 
@@ -205,20 +213,23 @@ void check_service(const service& s, const object_origin& o, const service_conte
         const std::string name_path = port_f(j, "name");
         if (r.usable(name_path)) {
             if (p.name.empty() && s.ports.size() > 1) {
-                r.fail(name_path, "required when a service has more than one port: "
-                                  "EndpointSlices match ports by name");
+                r.fail(name_path,
+                       "required when a service has more than one port: "
+                       "EndpointSlices match ports by name");
             } else if (!p.name.empty()) {
                 if (auto [at, fresh] = names.try_emplace(p.name, name_path); !fresh) {
-                    r.fail(name_path, fmt::format("duplicate port name '{}' (also {})", p.name, at->second));
+                    r.fail(name_path,
+                           fmt::format("duplicate port name '{}' (also {})", p.name, at->second));
                 }
             }
         }
         const bool protocol_ok = r.usable(port_f(j, "protocol"));
         const std::string port_path = port_f(j, "port");
         if (protocol_ok && r.usable(port_path)) {
-            if (auto [at, fresh] = ports.try_emplace(std::pair(p.protocol, p.port), port_path); !fresh) {
-                r.fail(port_path, fmt::format("duplicate port {} {} (also {})", protocol_name(p.protocol),
-                                              p.port, at->second));
+            if (auto [at, fresh] = ports.try_emplace(std::pair(p.protocol, p.port), port_path);
+                !fresh) {
+                r.fail(port_path, fmt::format("duplicate port {} {} (also {})",
+                                              protocol_name(p.protocol), p.port, at->second));
             }
         }
         const std::string node_path = port_f(j, "nodePort");
@@ -228,10 +239,12 @@ void check_service(const service& s, const object_origin& o, const service_conte
         if (p.node_port != 0 && !s.node_port) {
             r.fail(node_path, "only a service of type NodePort has node ports");
         } else if (p.node_port == 0 && s.node_port && ip_ok && !headless) {
-            r.fail(node_path, "required with type NodePort, on every port: twill does not "
-                              "allocate node ports");
+            r.fail(node_path,
+                   "required with type NodePort, on every port: twill does not "
+                   "allocate node ports");
         } else if (p.node_port != 0 && protocol_ok) {
-            if (auto [at, fresh] = node_ports.try_emplace(std::pair(p.protocol, p.node_port), node_path);
+            if (auto [at, fresh] =
+                    node_ports.try_emplace(std::pair(p.protocol, p.node_port), node_path);
                 !fresh) {
                 r.fail(node_path, fmt::format("duplicate nodePort {} {} (also {})",
                                               protocol_name(p.protocol), p.node_port, at->second));
@@ -250,9 +263,7 @@ void check_service(const service& s, const object_origin& o, const service_conte
         const endpoint& e = s.endpoints[k];
         const std::string ip_path = f(fmt::format("endpoints[{}].ip", k));
         if (r.usable(ip_path) && is_martian(e.ip)) {
-            r.fail(ip_path, fmt::format("{} is not a unicast address (0.0.0.0/8, 127.0.0.0/8 and "
-                                        "224.0.0.0/3 are not)",
-                                        format_ip4(e.ip)));
+            r.fail(ip_path, not_unicast(e.ip));
         }
         const std::string port_path = f(fmt::format("endpoints[{}].port", k));
         if (e.port != 0 && s.ports.size() > 1 && r.usable(port_path) && r.usable(f("ports"))) {
@@ -272,15 +283,14 @@ void check_slice(const endpoint_slice& s, const object_origin& o, rule_errors& r
         }
         const std::string& name = s.ports[j].name;
         if (auto [at, fresh] = names.try_emplace(name, path); !fresh) {
-            r.fail(path, fmt::format("duplicate port name {} (also {})", port_label(name), at->second));
+            r.fail(path,
+                   fmt::format("duplicate port name {} (also {})", port_label(name), at->second));
         }
     }
     for (size_t k = 0; k < s.endpoints.size(); ++k) {
         const std::string path = slice_field(o, fmt::format("endpoints[{}].addresses[0]", k));
         if (r.usable(path) && is_martian(s.endpoints[k].ip)) {
-            r.fail(path, fmt::format("{} is not a unicast address (0.0.0.0/8, 127.0.0.0/8 and "
-                                     "224.0.0.0/3 are not)",
-                                     format_ip4(s.endpoints[k].ip)));
+            r.fail(path, not_unicast(s.endpoints[k].ip));
         }
     }
 }

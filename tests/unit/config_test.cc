@@ -564,7 +564,7 @@ TEST_CASE("every error in a file is reported", "[config]") {
               ":16:75)");
 
     // Every bad example fails, each with several errors.
-    for (const char* name : {"addresses", "duplicates", "kinds", "many-errors"}) {
+    for (const char* name : {"addresses", "duplicates", "kinds", "many-errors", "services"}) {
         INFO(name);
         parse_result b = load_file(std::string(TWILL_TEST_DATA "/bad/") + name + ".yaml");
         CHECK(b.errors.size() >= 5);

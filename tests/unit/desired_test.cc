@@ -382,6 +382,15 @@ TEST_CASE("apply checks: objects with errors of their own are left out", "[desir
     REQUIRE(r.errors.size() == 1);
     // The broken service is skipped, and its slice is not told that it does not exist.
     CHECK(d.check(r.cfg, {"services[0]"}).empty());
+    // Another slice's missing service is still missing.
+    config::parse_result two = config::parse_objects_yaml(
+        "services:\n  - {name: x, clusterIP: 10.96.0.300, ports: [{port: 80}]}\n"
+        "endpointSlices:\n  - {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, addressType: IPv4, "
+        "metadata: {name: s, labels: {kubernetes.io/service-name: y}}}\n",
+        "objs.yaml");
+    std::vector<config::error> got = d.check(two.cfg, {"services[0]"});
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].message == "service default/y does not exist: apply it before its EndpointSlices, or with them");
 }
 
 TEST_CASE("apply checks: at most 65535 endpoints per service, counted after the change",
