@@ -7,6 +7,7 @@
 #include "dataplane/icmp/icmp.h"
 #include "dataplane/ipv4/ipv4.h"
 #include "dataplane/net/checksum.h"
+#include "dataplane/net/crc32c.h"
 
 namespace twill {
 namespace {
@@ -75,7 +76,7 @@ void rewrite(net::ipv4_hdr* ip, const l4_ref& l4, bool dst, uint32_t new_ip, uin
 // RFC 4960 appendix B: CRC32c over the packet with the checksum field zero.
 void sctp_checksum(const l4_ref& l4) {
     std::memset(l4.p + 8, 0, 4);
-    const uint32_t crc = ~rte_hash_crc(l4.p, l4.len, 0xffffffff);
+    const uint32_t crc = ~net::crc32c(l4.p, l4.len, 0xffffffff);
     std::memcpy(l4.p + 8, &crc, 4);
 }
 

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <map>
 
-#include <rte_hash_crc.h>
+#include "dataplane/net/crc32c.h"
 
 #include "control/api_services.h"
 #include "control/schedule.h"
@@ -540,7 +540,7 @@ TEST_CASE("service: a full connection table still gives new flows a backend", "[
 TEST_CASE("service: SCTP ports are translated and the CRC32c redone", "[service]") {
     // RFC 3720 B.4's check value: CRC32c("123456789") = 0xe3069283.
     const char* digits = "123456789";
-    CHECK(~rte_hash_crc(digits, 9, 0xffffffff) == 0xe3069283u);
+    CHECK(~net::crc32c(digits, 9, 0xffffffff) == 0xe3069283u);
     svc_node node(node_with(R"(
   - name: sig
     clusterIP: 10.96.0.10
@@ -550,7 +550,7 @@ TEST_CASE("service: SCTP ports are translated and the CRC32c redone", "[service]
     // SCTP common header (ports, verification tag, checksum) and an INIT chunk.
     std::vector<uint8_t> sctp = {0x9c, 0x40, 0x0f, 0x1c, 0, 0, 0, 0, 0, 0, 0, 0,
                                  1, 0, 0, 20, 0x11, 0x22, 0x33, 0x44, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1};
-    const uint32_t crc = ~rte_hash_crc(sctp.data(), sctp.size(), 0xffffffff);
+    const uint32_t crc = ~net::crc32c(sctp.data(), sctp.size(), 0xffffffff);
     std::memcpy(&sctp[8], &crc, 4);
     std::vector<uint8_t> f = pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("10.96.0.10")).raw(sctp).bytes();
     f[14 + 9] = 132;
@@ -565,7 +565,7 @@ TEST_CASE("service: SCTP ports are translated and the CRC32c redone", "[service]
     uint32_t stored;
     std::memcpy(&stored, &got[8], 4);
     std::memset(&got[8], 0, 4);
-    CHECK(stored == ~rte_hash_crc(got.data(), got.size(), 0xffffffff));
+    CHECK(stored == ~net::crc32c(got.data(), got.size(), 0xffffffff));
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
