@@ -105,19 +105,39 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         }
         attached.emplace(p.port, r.port_id);
     }
-    // Endpoints the change may add, counted high (as if nothing were replaced).
-    size_t new_backends = 0;
+    // Frontends and backends the change may take, counted high (as if nothing it
+    // replaces were freed, which happens only after the grace period anyway).
+    size_t new_frontends = 0, new_backends = 0;
+    auto ports_of = [&](const pod_key& key) -> size_t {
+        for (const config::service& s : change.services) {
+            if (pod_key(s.ns, s.name) == key) {
+                return s.ports.size();
+            }
+        }
+        auto it = desired_.services().find(key);
+        return it == desired_.services().end() ? 0 : it->second.ports.size();
+    };
     for (const config::service& s : change.services) {
-        new_backends += s.endpoints.size() * s.ports.size();
+        for (const config::service_port& sp : s.ports) {
+            new_frontends += (s.cluster_ip ? 1 : 0) + (s.node_port && sp.node_port != 0 ? 1 : 0) +
+                             s.external_ips.size();
+        }
+        size_t endpoints = s.endpoints.size();
+        for (const pod_key& slice : desired_.slices_of(pod_key(s.ns, s.name))) {
+            endpoints += desired_.endpoint_slices().at(slice).endpoints.size();
+        }
+        new_backends += endpoints * s.ports.size();
     }
     for (const config::endpoint_slice& s : change.endpoint_slices) {
-        new_backends += s.endpoints.size() * std::max<size_t>(1, s.ports.size());
+        new_backends += s.endpoints.size() * ports_of(pod_key(s.ns, s.service));
     }
-    if (publisher_.backends_used() + new_backends > service_table::backend_capacity) {
-        refused.push_back(fmt::format("services: {} endpoints over all service ports would exceed "
-                                      "the {} this build supports",
-                                      publisher_.backends_used() + new_backends,
-                                      service_table::backend_capacity));
+    if (publisher_.frontends_used() + new_frontends > service_table::frontend_capacity ||
+        publisher_.backends_used() + new_backends > service_table::backend_capacity) {
+        refused.push_back(fmt::format(
+            "services: the change may need {} more frontends and {} more endpoint slots; with "
+            "{} and {} in use this exceeds the {} and {} this build supports",
+            new_frontends, new_backends, publisher_.frontends_used(), publisher_.backends_used(),
+            service_table::frontend_capacity, service_table::backend_capacity));
     }
     if (!refused.empty()) {
         for (const auto& [devargs, port] : attached) {

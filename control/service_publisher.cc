@@ -62,6 +62,10 @@ service_publisher::service_publisher(const node_params& params, service_table& t
     : params_(params), table_(table) {}
 
 uint32_t service_publisher::take_frontend_slot() {
+    if (free_frontends_.empty() && next_frontend_ == service_table::frontend_capacity) {
+        ++unpublished_;
+        return no_index;
+    }
     ++frontends_used_;
     if (!free_frontends_.empty()) {
         uint32_t s = free_frontends_.back();
@@ -72,10 +76,17 @@ uint32_t service_publisher::take_frontend_slot() {
 }
 
 uint32_t service_publisher::take_backend_slot() {
+    if (free_backends_.empty() && next_backend_ == service_table::backend_capacity) {
+        ++unpublished_;
+        return no_index;
+    }
     ++backends_used_;
     if (!free_backends_.empty()) {
         uint32_t s = free_backends_.back();
         free_backends_.pop_back();
+        // A worker that read the old generation may have counted into it late.
+        table_.backend(s).active.store(0, std::memory_order_relaxed);
+        table_.backend(s).inactive.store(0, std::memory_order_relaxed);
         return s;
     }
     return next_backend_++;
@@ -83,20 +94,24 @@ uint32_t service_publisher::take_backend_slot() {
 
 void service_publisher::reverse_edit(uint64_t bkey, uint32_t slot, bool add,
                                      std::vector<retired_ptr>& retired) {
+    // Published only while one cluster IP owns the backend: with two, a reply could not
+    // say which service it answers for.
     std::set<uint32_t>& slots = reverse_[bkey];
-    const uint32_t before = slots.empty() ? frontend_map::not_found : *slots.begin();
+    const uint32_t before = slots.size() == 1 ? *slots.begin() : frontend_map::not_found;
     if (add) {
         slots.insert(slot);
     } else {
         slots.erase(slot);
     }
-    const uint32_t after = slots.empty() ? frontend_map::not_found : *slots.begin();
+    const uint32_t after = slots.size() == 1 ? *slots.begin() : frontend_map::not_found;
+    if (slots.empty()) {
+        reverse_.erase(bkey);
+    }
     if (after == before) {
         return;
     }
     if (after == frontend_map::not_found) {
         table_.unmap_reverse(bkey);
-        reverse_.erase(bkey);
     } else {
         retired.push_back(table_.map_reverse(bkey, after));
     }
@@ -105,10 +120,7 @@ void service_publisher::reverse_edit(uint64_t bkey, uint32_t slot, bool add,
 void service_publisher::publish(const pod_key& key, const desired_state& desired,
                                 std::vector<retired_ptr>& retired) {
     record& rec = records_[key];
-    for (const auto& [bkey, slot] : rec.reverse) {
-        reverse_edit(bkey, slot, false, retired);
-    }
-    rec.reverse.clear();
+    std::set<std::pair<uint64_t, uint32_t>> reverse;  // this version's registrations
     auto it = desired.services().find(key);
     std::map<uint64_t, uint32_t> frontends;
     std::map<backend_key, uint32_t> backends;
@@ -134,6 +146,9 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
                     rec.backends.erase(old);
                 } else {
                     slot = take_backend_slot();
+                    if (slot == no_index) {
+                        continue;  // beyond the table's capacity: counted in unpublished()
+                    }
                 }
                 backends.emplace(bk, slot);
                 const uint16_t weight = r.ep.ready && !r.ep.terminating ? r.ep.weight : 0;
@@ -156,13 +171,14 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
         for (const frontend_def& f : frontends_of(s, params_)) {
             const size_t j = f.port_index;
             uint32_t slot;
-            bool fresh = false;
             if (auto old = rec.frontends.find(f.key); old != rec.frontends.end()) {
                 slot = old->second;
                 rec.frontends.erase(old);
             } else {
                 slot = take_frontend_slot();
-                fresh = true;
+                if (slot == no_index) {
+                    continue;
+                }
                 table_.rr_next(slot).store(0, std::memory_order_relaxed);
             }
             frontends.emplace(f.key, slot);
@@ -192,25 +208,41 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
             } else {
                 e->schedule = cluster_schedules[j];
             }
-            if (f.kind == frontend_kind::cluster_ip) {
+            e->cluster_ip = f.kind == frontend_kind::cluster_ip;
+            if (e->cluster_ip) {
                 for (const service_backend& b : e->backends) {
-                    const uint64_t bkey = frontend_map::key(b.ip, e->proto, b.port);
-                    rec.reverse.emplace_back(bkey, slot);
-                    reverse_edit(bkey, slot, true, retired);
+                    reverse.emplace(frontend_map::key(b.ip, e->proto, b.port), slot);
                 }
             }
             retired.push_back(table_.set_entry(slot, std::move(e)));
-            if (fresh) {
+            // A key another service held until this change (objects may trade values in
+            // one change) is taken over; the other's withdrawal leaves it alone.
+            if (auto o = owner_.find(f.key); o == owner_.end() || o->second != slot) {
+                owner_[f.key] = slot;
                 retired.push_back(table_.map_frontend(f.key, slot));
             }
         }
     }
     // What is left in the old record went away.
     for (const auto& [fkey, slot] : rec.frontends) {
-        table_.unmap_frontend(fkey);
+        if (auto o = owner_.find(fkey); o != owner_.end() && o->second == slot) {
+            table_.unmap_frontend(fkey);
+            owner_.erase(o);
+        }
         retired.push_back(table_.set_entry(slot, nullptr));
         freed_frontends_.push_back(slot);
     }
+    for (const auto& r : rec.reverse) {
+        if (!reverse.contains(r)) {
+            reverse_edit(r.first, r.second, false, retired);
+        }
+    }
+    for (const auto& r : reverse) {
+        if (!rec.reverse.contains(r)) {
+            reverse_edit(r.first, r.second, true, retired);
+        }
+    }
+    rec.reverse = std::move(reverse);
     for (const auto& [bkey, slot] : rec.backends) {
         table_.backend(slot).weight.store(0, std::memory_order_relaxed);
         ended_backends_.push_back(slot);

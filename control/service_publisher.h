@@ -25,6 +25,11 @@ public:
 
     size_t frontends_used() const { return frontends_used_; }
     size_t backends_used() const { return backends_used_; }
+    // Slots freed by this change but not yet reusable (after the grace period).
+    size_t pending_frees() const { return ended_backends_.size() + freed_frontends_.size(); }
+    // Frontends and backends left out for want of table capacity (0 unless a start-up file
+    // exceeds it; applies are refused before that).
+    size_t unpublished() const { return unpublished_; }
 
     // Publishes the current version of `key` in `desired` (or withdraws it when gone).
     // What workers may still read goes to `retired`.
@@ -53,7 +58,7 @@ private:
     struct record {
         std::map<uint64_t, uint32_t> frontends;       // frontend key -> slot
         std::map<backend_key, uint32_t> backends;     // -> backend slot
-        std::vector<std::pair<uint64_t, uint32_t>> reverse;  // (backend, cluster IP slot)
+        std::set<std::pair<uint64_t, uint32_t>> reverse;  // (backend, cluster IP slot)
     };
     // Registers (or, `add` false, withdraws) `slot` as a cluster IP frontend of backend
     // `bkey`; the lowest slot registered is the one published.
@@ -65,6 +70,8 @@ private:
     service_table& table_;
     std::map<pod_key, record> records_;
     std::map<uint64_t, std::set<uint32_t>> reverse_;
+    std::map<uint64_t, uint32_t> owner_;  // frontend key -> the slot it is mapped to
+    size_t unpublished_ = 0;
     std::vector<uint32_t> free_frontends_, free_backends_;
     uint32_t next_frontend_ = 0, next_backend_ = 0;
     size_t frontends_used_ = 0, backends_used_ = 0;

@@ -56,7 +56,8 @@ namespace twill {
     X(42, service_no_connection, "TCP segment other than SYN for a frontend, untracked")   \
     X(43, service_fragment, "fragment for a service frontend (not reassembled)")          \
     X(44, service_tuple_in_use, "no free source port to masquerade a new connection")     \
-    X(45, service_full_masquerade, "connection table full and the flow needs masquerade")
+    X(45, service_full_masquerade, "connection table full; the flow needs a record (masquerade, node port)") \
+    X(46, underlay_cluster_source, "non-VXLAN underlay packet from a cluster or martian address")
 
 enum class drop : uint8_t {
     none = 0,

@@ -47,6 +47,13 @@ void by_ethertype(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n, drop other, Ip
 // dropped, or translated and routed on).
 bool underlay_service(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
                       uint32_t total_len) {
+    // Pods are reached through VXLAN: a pod address on the plain underlay is spoofed, and
+    // would pass for a pod (no masquerade) or for a backend's reply.
+    const ip4_addr src = ip->src_addr();
+    if (ctx.params->cluster_cidr.contains(src) || is_martian(src)) [[unlikely]] {
+        ctx.drop_packet(m, drop::underlay_cluster_source);
+        return true;
+    }
     if (!fragment_ok(ip, header_len, total_len)) [[unlikely]] {
         ctx.drop_packet(m, drop::fragment_attack);
         return true;

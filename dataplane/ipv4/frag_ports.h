@@ -37,6 +37,13 @@ public:
         return true;
     }
 
+    // Whether a first fragment contradicts the one remembered for its datagram.
+    bool conflicts(uint32_t src, uint32_t dst, uint8_t proto, uint16_t id, ports p, uint32_t now_s) const {
+        const slot& s = table_[index(src, dst, proto, id)];
+        return s.live(now_s) && s.src == src && s.dst == dst && s.proto == proto && s.id == id &&
+               (s.p.sport != p.sport || s.p.dport != p.dport);
+    }
+
     // The ports of a later fragment's datagram, if its first fragment was seen.
     bool find(uint32_t src, uint32_t dst, uint8_t proto, uint16_t id, uint32_t now_s, ports& out) const {
         const slot& s = table_[index(src, dst, proto, id)];

@@ -26,7 +26,7 @@ constexpr uint32_t syn_timeout = 60;
 // never match a masqueraded connection.
 constexpr uint16_t snat_port_first = 1024;
 constexpr uint16_t snat_port_last = 32767;
-constexpr uint32_t snat_tries = 8;
+constexpr uint32_t snat_tries = 64;
 
 struct l4_ref {
     uint8_t* p;
@@ -161,7 +161,8 @@ svc_verdict reset(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4_re
     uint32_t seq, ack;
     std::memcpy(&seq, l4.p + 4, 4);
     std::memcpy(&ack, l4.p + 8, 4);
-    const uint32_t data_len = l4.len - uint32_t(l4.p[12] >> 4) * 4;
+    const uint32_t tcp_header_len = uint32_t(l4.p[12] >> 4) * 4;
+    const uint32_t data_len = l4.len > tcp_header_len ? l4.len - tcp_header_len : 0;
     auto* tcp = reinterpret_cast<uint8_t*>(ip) + sizeof(net::ipv4_hdr);
     uint16_t sport, dport;
     std::memcpy(&sport, l4.p, 2);
@@ -391,7 +392,9 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
         // Full: the flow still gets its backend, without a record, as long as nothing
         // needs one to translate its replies back.
         ctx.counters->ct_full.add();
-        if (snat) {
+        // Replies find their service again only through the cluster IP that alone owns
+        // the backend (service_table::reverse); anything else needs its record.
+        if (snat || !svc.cluster_ip) {
             ctx.drop_packet(m, drop::service_full_masquerade);
             return svc_verdict::consumed;
         }
@@ -409,10 +412,14 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
         ent.reply.dst = net::bswap(p.pod_cidr.addr.value);
     }
     bool free_tuple = false;
+    constexpr uint32_t snat_range = snat_port_last + 1 - snat_port_first;
+    const uint32_t start = rte_hash_crc_4byte(0, hash_flow(k)) % snat_range;
     for (uint32_t t = 0; t < (snat ? snat_tries : 1); ++t) {
         if (snat) {
-            const uint32_t h = rte_hash_crc_4byte(t, hash_flow(k));
-            ent.reply.dport = net::bswap(uint16_t(snat_port_first + h % (snat_port_last + 1 - snat_port_first)));
+            // Hashed tries first, then the ports after the first one in turn.
+            const uint32_t off = t < snat_tries / 2 ? rte_hash_crc_4byte(t, hash_flow(k)) % snat_range
+                                                   : (start + t * 61) % snat_range;
+            ent.reply.dport = net::bswap(uint16_t(snat_port_first + off));
         }
         if (ct.find(ent.reply).entry == conntrack::no_entry) {
             free_tuple = true;
@@ -445,6 +452,21 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     return svc_verdict::rewritten;
 }
 
+// A first fragment of a service packet: its ports kept for the later fragments (false,
+// and `m` dropped, when the datagram cannot be translated fragment by fragment).
+bool track_first_fragment(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* ip, const flow_key& k) {
+    if (k.proto == proto_sctp) {
+        // SCTP's CRC32c covers the whole datagram: a fragment's cannot be redone.
+        ctx.drop_packet(m, drop::service_fragment);
+        return false;
+    }
+    if (!ctx.frags.remember(k.src, k.dst, k.proto, ip->id.raw, {k.sport, k.dport}, ctx.now_s)) {
+        ctx.drop_packet(m, drop::fragment_attack);  // the same datagram's header, other ports
+        return false;
+    }
+    return true;
+}
+
 // A later fragment: translated as its datagram's connection says, addresses only (its
 // first fragment carried the ports and the transport checksum).
 svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
@@ -464,6 +486,11 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
         return svc_verdict::pass;
     }
     const ct_entry& e = ctx.ct->entry(h.entry);
+    if (expired(ctx, e) ||
+        ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed) != e.backend_gen) {
+        ctx.drop_packet(m, drop::service_backend_gone);
+        return svc_verdict::consumed;
+    }
     const bool snat = e.flags & ct_entry::snat;
     auto set_addr = [&](bool dst, uint32_t v) {
         const uint32_t old_v = dst ? ip->dst.raw : ip->src.raw;
@@ -514,24 +541,6 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
         }
         return svc_verdict::pass;
     }
-    if (ip->is_fragment()) [[unlikely]] {
-        if (proto == proto_sctp) {
-            // SCTP's CRC32c covers the whole datagram: a fragment's cannot be redone here.
-            uint16_t dport;
-            std::memcpy(&dport, l4p + 2, 2);
-            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr) {
-                ctx.drop_packet(m, drop::service_fragment);
-                return svc_verdict::consumed;
-            }
-        }
-        frag_ports::ports fp;
-        std::memcpy(&fp.sport, l4p, 2);
-        std::memcpy(&fp.dport, l4p + 2, 2);
-        if (!ctx.frags.remember(ip->src.raw, ip->dst.raw, proto, ip->id.raw, fp, ctx.now_s)) {
-            ctx.drop_packet(m, drop::fragment_attack);
-            return svc_verdict::consumed;
-        }
-    }
     const l4_ref l4{l4p, total_len - header_len, proto};
     flow_key k;
     k.src = ip->src.raw;
@@ -540,10 +549,18 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
     std::memcpy(&k.dport, l4p + 2, 2);
     k.proto = proto;
 
+    if (ip->is_fragment() &&
+        ctx.frags.conflicts(k.src, k.dst, proto, ip->id.raw, {k.sport, k.dport}, ctx.now_s)) [[unlikely]] {
+        ctx.drop_packet(m, drop::fragment_attack);  // a service datagram's header, other ports
+        return svc_verdict::consumed;
+    }
     conntrack& ct = *ctx.ct;
     if (ct.size() != 0) {
         const conntrack::hit h = ct.find(k, hash_flow(k));
         if (h.entry != conntrack::no_entry) {
+            if (ip->is_fragment() && !track_first_fragment(ctx, m, ip, k)) [[unlikely]] {
+                return svc_verdict::consumed;
+            }
             ct_entry& e = ct.entry(h.entry);
             const uint8_t flags = proto == net::ip_proto_tcp ? l4p[13] : 0;
             const bool opens = (flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn;
@@ -606,6 +623,9 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
     const service_entry* svc = ctx.services->lookup(k.dst, proto, k.dport);
     if (svc == nullptr) {
         return svc_verdict::pass;
+    }
+    if (ip->is_fragment() && !track_first_fragment(ctx, m, ip, k)) [[unlikely]] {
+        return svc_verdict::consumed;
     }
     return new_flow(ctx, m, ip, l4, k, *svc, from);
 }

@@ -36,6 +36,7 @@ struct service_entry {
     uint8_t proto = 0;
     sched_kind sched = sched_kind::rr;
     uint32_t slot = no_index;  // frontend slot, for round-robin state and listings
+    bool cluster_ip = false;   // the service's cluster IP (not a node port or external IP)
     bool affinity = false;     // sessionAffinity: ClientIP
     uint32_t affinity_timeout = 0;
     // Sources outside the cluster are masqueraded to the node's overlay address so that

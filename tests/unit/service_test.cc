@@ -584,3 +584,43 @@ TEST_CASE("schedule tables: rr, wrr, sh", "[service]") {
     CHECK(build_schedule(sched_kind::rr, {{"a", 0}}).empty());
     CHECK(build_schedule(sched_kind::mh, {{"a", 0}}).empty());
 }
+
+TEST_CASE("service: two services trading a cluster IP in one change keep it reachable", "[service]") {
+    auto yaml = [](const char* name, const char* backend) {
+        return node_with(std::string(R"(
+  - name: )") + name + R"(
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints: [{ip: )" + backend + R"(}]
+)");
+    };
+    // "a" sorts before "z": published first, then "z" withdrawn; and the other way round.
+    for (auto [from, to] : {std::pair("zold", "anew"), std::pair("aold", "znew")}) {
+        INFO(from << " -> " << to);
+        svc_node node(yaml(from, "172.25.1.2"));
+        config::parse_result r = config::parse_yaml(yaml(to, "172.25.1.3"), "t.yaml");
+        REQUIRE(r.ok());
+        REQUIRE(node.state().apply(r.cfg).empty());
+        node.snapshot();
+        auto out = node.from_b1("10.96.0.10", 1234, 80);
+        REQUIRE(out.size() == 1);
+        CHECK(tuple_at(out[0].bytes, 64).dst == ip4("172.25.1.3"));
+        REQUIRE_NO_LEAKED_MBUFS();
+    }
+}
+
+TEST_CASE("service: a cluster address on the plain underlay is not a client", "[service]") {
+    svc_node node(node_with(R"(
+  - name: web
+    type: NodePort
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080, nodePort: 30080}]
+    endpoints: [{ip: 172.25.2.3}]
+)"));
+    auto out = node.underlay(pkt().eth(underlay_mac, client_mac).ipv4(ip4("172.25.1.2"), ip4("198.18.0.2"))
+                                 .tcp(45000, 30080).bytes());
+    CHECK(out.empty());
+    CHECK(node.drops(drop::underlay_cluster_source) == 1);
+    CHECK(node.counters().ct_created.get() == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
