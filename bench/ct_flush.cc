@@ -31,7 +31,8 @@ int main() {
     req.nfg.version = NFNETLINK_V0;
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
-    if (sendto(fd, &req, req.nlh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel), sizeof(kernel)) < 0) {
+    if (sendto(fd, &req, req.nlh.nlmsg_len, 0, reinterpret_cast<sockaddr*>(&kernel),
+               sizeof(kernel)) < 0) {
         std::fprintf(stderr, "twill-ct-flush: send: %s\n", std::strerror(errno));
         close(fd);
         return 1;

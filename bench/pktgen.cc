@@ -119,7 +119,9 @@ options parse(int argc, char** argv) {
 uint64_t thread_cpu_ns() {
     rusage u{};
     getrusage(RUSAGE_THREAD, &u);
-    auto ns = [](const timeval& t) { return uint64_t(t.tv_sec) * 1'000'000'000 + uint64_t(t.tv_usec) * 1000; };
+    auto ns = [](const timeval& t) {
+        return uint64_t(t.tv_sec) * 1'000'000'000 + uint64_t(t.tv_usec) * 1000;
+    };
     return ns(u.ru_utime) + ns(u.ru_stime);
 }
 
@@ -132,7 +134,11 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "twill-pktgen: --dst-mac {} is not a MAC address\n", opt.dst_mac);
         return 2;
     }
-    std::vector<std::string> eal = {"twill-pktgen", "--no-huge", "-m", "256", "--no-pci",
+    std::vector<std::string> eal = {"twill-pktgen",
+                                    "--no-huge",
+                                    "-m",
+                                    "256",
+                                    "--no-pci",
                                     fmt::format("--lcores=0@{}", opt.lcore_cpu),
                                     "--log-level=error",
                                     fmt::format("--file-prefix=twb-pktgen-{}", getpid())};
@@ -159,7 +165,8 @@ int main(int argc, char** argv) {
         return 1;
     }
     const mac_addr src_mac = port_mac(port.port_id);
-    const std::vector<uint8_t> tpl = udp_template(opt.frame, dst_mac->bytes.data(), src_mac.bytes.data());
+    const std::vector<uint8_t> tpl =
+        udp_template(opt.frame, dst_mac->bytes.data(), src_mac.bytes.data());
 
     if (opt.wait) {
         fmt::print("ready\n");

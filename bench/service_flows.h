@@ -29,9 +29,13 @@ constexpr uint32_t sports = 65536 - first_sport;
 // Flows of the conntrack-hit scenario: distinct source ports, services spread over all N.
 constexpr uint32_t default_hit_flows = 4096;
 
-constexpr uint32_t service_vip(uint32_t s) { return ip4(10, 96, 0, 1) + s; }
+constexpr uint32_t service_vip(uint32_t s) {
+    return ip4(10, 96, 0, 1) + s;
+}
 // 24 services share an endpoint address block of 10; their target ports differ.
-constexpr uint16_t target_port(uint32_t s) { return uint16_t(1024 + s / 24); }
+constexpr uint16_t target_port(uint32_t s) {
+    return uint16_t(1024 + s / 24);
+}
 constexpr uint32_t endpoint_ip(uint32_t s, unsigned j) {
     return ip4(172, 25, 1, uint8_t(10 + (s % 24) * endpoints_per_service + j));
 }
@@ -50,7 +54,9 @@ constexpr flow hit_flow(uint32_t i, uint32_t n) {
 // New flow i: all distinct for i < new_flow_limit(n). Round r = i / sports uses every
 // source port once, with services shifted by r, so a port repeats only with another
 // service.
-constexpr uint64_t new_flow_limit(uint32_t n) { return uint64_t(sports) * n; }
+constexpr uint64_t new_flow_limit(uint32_t n) {
+    return uint64_t(sports) * n;
+}
 constexpr flow new_flow(uint64_t i, uint32_t n) {
     const uint32_t p = uint32_t(i % sports);
     const uint64_t r = i / sports;
