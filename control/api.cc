@@ -78,23 +78,49 @@ json get_neighbours(api_context& ctx) {
 
 json remove_object(api_context& ctx, const std::string& kind, const std::string& name,
                    const std::string& ns) {
+    const desired_state& desired = ctx.state.desired();
     object_change change;
+    json also = json::array();
     if (kind == "node") {
-        if (!ctx.state.desired().nodes().contains(name)) {
+        if (!desired.nodes().contains(name)) {
             return error_reply("not_found", fmt::format("no node '{}'", name));
         }
         change.delete_nodes.push_back(name);
-    } else {
-        if (!ctx.state.desired().pods().contains(pod_key(ns, name))) {
+    } else if (kind == "pod") {
+        if (!desired.pods().contains(pod_key(ns, name))) {
             return error_reply("not_found", fmt::format("no pod '{}/{}'", ns, name));
         }
         change.delete_pods.emplace_back(ns, name);
+    } else if (kind == "service") {
+        if (!desired.services().contains(pod_key(ns, name))) {
+            return error_reply("not_found", fmt::format("no service '{}/{}'", ns, name));
+        }
+        change.delete_services.emplace_back(ns, name);
+        // Its EndpointSlices go with it, as Kubernetes' garbage collector removes them
+        // with the service that owns them.
+        change.delete_endpoint_slices = desired.slices_of(pod_key(ns, name));
+        for (const pod_key& key : change.delete_endpoint_slices) {
+            also.push_back({{"kind", "endpointslice"}, {"namespace", key.first}, {"name", key.second}});
+        }
+    } else {
+        if (!desired.endpoint_slices().contains(pod_key(ns, name))) {
+            return error_reply("not_found", fmt::format("no endpointslice '{}/{}'", ns, name));
+        }
+        change.delete_endpoint_slices.emplace_back(ns, name);
     }
     std::vector<std::string> refused = ctx.state.apply(change);
     if (!refused.empty()) {
         return error_reply("refused", "the change was refused; nothing changed", refused);
     }
-    return {{"ok", true}, {"deleted", {{"kind", kind}, {"name", name}}}};
+    json deleted = {{"kind", kind}, {"name", name}};
+    if (kind != "node") {
+        deleted["namespace"] = ns;
+    }
+    json reply = {{"ok", true}, {"deleted", deleted}};
+    if (!also.empty()) {
+        reply["alsoDeleted"] = also;
+    }
+    return reply;
 }
 
 json errors_json(const std::vector<config::error>& errors) {
@@ -115,7 +141,11 @@ json apply_objects(api_context& ctx, const std::string& text, const std::string&
     bool stop = false;
     for (const config::error& e : objects.errors) {
         size_t end = e.path.find(']');
-        if ((e.path.starts_with("nodes[") || e.path.starts_with("pods[")) && end != std::string::npos) {
+        bool in_object = false;
+        for (const char* list : {"nodes[", "pods[", "services[", "endpointSlices[", "items["}) {
+            in_object |= e.path.starts_with(list);
+        }
+        if (in_object && end != std::string::npos) {
             broken.insert(e.path.substr(0, end + 1));
         } else {
             stop = true;
@@ -134,13 +164,17 @@ json apply_objects(api_context& ctx, const std::string& text, const std::string&
     object_change change;
     change.nodes = std::move(objects.cfg.nodes);
     change.pods = std::move(objects.cfg.pods);
-    const size_t nodes = change.nodes.size(), pods = change.pods.size();
+    change.services = std::move(objects.cfg.services);
+    change.endpoint_slices = std::move(objects.cfg.endpoint_slices);
+    json applied = {{"nodes", change.nodes.size()},
+                    {"pods", change.pods.size()},
+                    {"services", change.services.size()},
+                    {"endpointSlices", change.endpoint_slices.size()}};
     std::vector<std::string> refused = ctx.state.apply(change);
     if (!refused.empty()) {
         return error_reply("refused", "the change was refused; nothing changed", refused);
     }
-    return {{"ok", true},
-            {"applied", {{"nodes", nodes}, {"pods", pods}}}};
+    return {{"ok", true}, {"applied", applied}};
 }
 
 json handle(const json& req, api_context& ctx) {
@@ -200,9 +234,11 @@ json handle(const json& req, api_context& ctx) {
     if (verb == "delete") {
         const std::string kind = str("kind");
         const std::string name = str("name");
-        if (kind != "node" && kind != "pod") {
+        if (kind != "node" && kind != "pod" && kind != "service" && kind != "endpointslice") {
             return error_reply("bad_request",
-                               fmt::format("unknown kind '{}' for delete; expected node or pod", kind));
+                               fmt::format("unknown kind '{}' for delete; expected node, pod, "
+                                           "service or endpointslice",
+                                           kind));
         }
         if (name.empty()) {
             return error_reply("bad_request", "delete needs a 'name'");

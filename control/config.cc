@@ -4,6 +4,7 @@
 #include "control/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -13,19 +14,15 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
-#include "control/config_internal.h"
+#include "control/config_parser.h"
 
 namespace twill::config {
 
-namespace {
-
-using detail::is_dns_name;
-using detail::key_list;
-using detail::parse_int;
-using detail::unknown_key_message;
+namespace detail {
 
 std::string child(const std::string& path, std::string_view key) {
     return path.empty() ? std::string(key) : fmt::format("{}.{}", path, key);
@@ -47,74 +44,8 @@ const char* kind_name(const YAML::Node& n) {
     return "nothing";
 }
 
-// A key's value, and the key itself for errors about the key (unknown, duplicate).
-struct field {
-    YAML::Node key;
-    YAML::Node value;
-    // Where errors about the value point: an empty value's mark is wherever the next
-    // token happens to be, often the next line, so those point at the key.
-    YAML::Node where;
-};
-
-struct map_view {
-    std::string path;
-    YAML::Node node;
-    std::map<std::string, field, std::less<>> fields;
-};
-
-class parser {
-  public:
-    parser(std::string file, parse_result& out, bool objects_only = false)
-        : file_(std::move(file)), out_(out), objects_only_(objects_only) {}
-
-    void parse_document(const YAML::Node& root);
-    const std::set<std::string>& unusable() const { return unusable_; }
-
-  private:
-    source_pos pos_of(const YAML::Node& n) const {
-        YAML::Mark m = n.Mark();
-        return {file_, m.line + 1, m.column + 1};
-    }
-    void fail(const std::string& path, const YAML::Node& at, std::string message) {
-        out_.errors.push_back({path, std::move(message), pos_of(at)});
-        unusable_.insert(path);
-    }
-
-    std::optional<map_view> read_map(const field& f, const std::string& path, key_list allowed);
-    const field* find(const map_view& m, std::string_view key, bool required);
-    // Where errors about the value of a present key point.
-    static const YAML::Node& at(const map_view& m, std::string_view key) {
-        return m.fields.find(key)->second.where;
-    }
-    std::optional<std::string> get_string(const map_view& m, std::string_view key, bool required);
-    std::optional<std::string> get_name(const map_view& m, std::string_view key, bool required,
-                                        bool dots);
-    std::optional<std::string> get_devargs(const map_view& m, std::string_view key, bool required);
-    std::optional<int64_t> get_int(const map_view& m, std::string_view key, int64_t min,
-                                   int64_t max);
-    // `true` or `false` only: YAML 1.1's yes/no/on/off are errors, not booleans.
-    std::optional<bool> get_bool(const map_view& m, std::string_view key);
-    std::optional<ip4_addr> get_ip4(const map_view& m, std::string_view key);
-    std::optional<ip4_prefix> get_cidr(const map_view& m, std::string_view key, bool required);
-    std::optional<mac_addr> get_mac(const map_view& m, std::string_view key, bool required);
-    // Visits each element of a list; absent or null is an empty list.
-    template <class Fn>
-    void for_each_item(const map_view& m, std::string_view key, Fn fn);
-
-    void parse_node(const field& f);
-    void parse_cluster(const field& f);
-    void parse_dpdk(const field& f);
-    void parse_remote_node(const field& f, const std::string& path);
-    void parse_pod(const field& f, const std::string& path);
-
-    std::string file_;
-    parse_result& out_;
-    bool objects_only_;  // twillctl apply: nodes and pods only
-    std::set<std::string> unusable_;
-};
-
 std::optional<map_view> parser::read_map(const field& f, const std::string& path,
-                                         key_list allowed) {
+                                         key_list allowed, bool open) {
     const YAML::Node& n = f.value;
     if (!n.IsMap()) {
         fail(path, f.where, fmt::format("expected a map, got {}", kind_name(n)));
@@ -131,7 +62,7 @@ std::optional<map_view> parser::read_map(const field& f, const std::string& path
         }
         std::string name = key.Scalar();
         std::string key_path = child(path, name);
-        if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+        if (!open && std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
             fail(key_path, key, unknown_key_message(name, allowed));
             continue;
         }
@@ -289,69 +220,98 @@ std::optional<mac_addr> parser::get_mac(const map_view& m, std::string_view key,
     return mac;
 }
 
-template <class Fn>
-void parser::for_each_item(const map_view& m, std::string_view key, Fn fn) {
-    const field* f = find(m, key, false);
-    if (f == nullptr || f->value.IsNull()) {
-        return;
+std::optional<size_t> parser::get_choice(const map_view& m, std::string_view key,
+                                         key_list choices) {
+    std::optional<std::string> s = get_string(m, key, false);
+    if (!s) {
+        return std::nullopt;
     }
-    const YAML::Node& v = f->value;
-    std::string path = child(m.path, key);
-    if (!v.IsSequence()) {
-        fail(path, at(m, key), fmt::format("expected a list, got {}", kind_name(v)));
-        return;
+    auto it = std::find(choices.begin(), choices.end(), *s);
+    if (it != choices.end()) {
+        return size_t(it - choices.begin());
     }
-    size_t i = 0;
-    for (auto it = v.begin(); it != v.end(); ++it, ++i) {
-        std::string item_path = fmt::format("{}[{}]", path, i);
-        out_.cfg.positions[item_path] = pos_of(*it);
-        fn(field{*it, *it, *it}, item_path);
+    std::string hint;
+    for (std::string_view c : choices) {
+        if (c.size() == s->size() &&
+            std::equal(c.begin(), c.end(), s->begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) ==
+                       std::tolower(static_cast<unsigned char>(b));
+            })) {
+            hint = fmt::format("; did you mean '{}'?", c);
+        }
     }
+    fail(child(m.path, key), at(m, key),
+         fmt::format("'{}' is not one of: {}{}", *s, fmt::join(choices, ", "), hint));
+    return std::nullopt;
 }
 
-template <class T>
-void set(T& dst, std::optional<T>&& v) {
-    if (v) {
-        dst = std::move(*v);
+std::optional<ip4_addr> parser::item_ip4(const field& item, const std::string& path) {
+    if (!item.value.IsScalar()) {
+        fail(path, item.where, fmt::format("expected a string, got {}", kind_name(item.value)));
+        return std::nullopt;
     }
+    std::optional<ip4_addr> a = parse_ip4(item.value.Scalar());
+    if (!a) {
+        fail(path, item.where,
+             fmt::format("'{}' is not an IPv4 address (expected a.b.c.d)", item.value.Scalar()));
+    }
+    return a;
+}
+
+bool has_key(const YAML::Node& map, std::string_view key) {
+    if (!map.IsMap()) {
+        return false;
+    }
+    for (auto it = map.begin(); it != map.end(); ++it) {
+        if (it->first.IsScalar() && it->first.Scalar() == key) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string empty_file_message(bool objects_only) {
+    return objects_only ? "the file is empty; expected a map with nodes, pods, services or "
+                          "endpointSlices, or a Service, EndpointSlice or List manifest"
+                        : "the file is empty; expected a map with keys node, cluster and ports";
 }
 
 void parser::parse_document(const YAML::Node& root) {
     if (root.IsNull()) {
-        fail("", root, "the file is empty; expected a map with keys node, cluster and ports");
+        fail("", root, empty_file_message(objects_only_));
+        return;
+    }
+    const field whole{root, root, root};
+    if (objects_only_ && (has_key(root, "apiVersion") || has_key(root, "kind"))) {
+        parse_manifest_file(whole);
         return;
     }
     std::optional<map_view> m =
-        objects_only_ ? read_map(field{root, root, root}, "", {"nodes", "pods"})
-                      : read_map(field{root, root, root}, "",
-                                 {"node", "cluster", "dpdk", "ports", "nodes", "pods"});
+        objects_only_ ? read_map(whole, "", {"nodes", "pods", "services", "endpointSlices"})
+                      : read_map(whole, "",
+                                 {"node", "cluster", "dpdk", "ports", "conntrack", "nodes", "pods",
+                                  "services", "endpointSlices"});
     if (!m) {
         return;
     }
-    if (objects_only_) {
-        for_each_item(*m, "nodes", [&](const field& item, const std::string& path) {
-            out_.cfg.nodes.emplace_back();
-            parse_remote_node(item, path);
-        });
-        for_each_item(*m, "pods", [&](const field& item, const std::string& path) {
-            out_.cfg.pods.emplace_back();
-            parse_pod(item, path);
-        });
-        return;
-    }
-    if (const field* f = find(*m, "node", true)) {
-        parse_node(*f);
-    }
-    if (const field* f = find(*m, "cluster", true)) {
-        parse_cluster(*f);
-    }
-    if (const field* f = find(*m, "dpdk", false)) {
-        parse_dpdk(*f);
-    }
-    if (const field* f = find(*m, "ports", true)) {
-        if (std::optional<map_view> ports = read_map(*f, "ports", {"underlay", "host"})) {
-            set(out_.cfg.underlay_port, get_devargs(*ports, "underlay", true));
-            set(out_.cfg.host_port, get_devargs(*ports, "host", false));
+    if (!objects_only_) {
+        if (const field* f = find(*m, "node", true)) {
+            parse_node(*f);
+        }
+        if (const field* f = find(*m, "cluster", true)) {
+            parse_cluster(*f);
+        }
+        if (const field* f = find(*m, "dpdk", false)) {
+            parse_dpdk(*f);
+        }
+        if (const field* f = find(*m, "ports", true)) {
+            if (std::optional<map_view> ports = read_map(*f, "ports", {"underlay", "host"})) {
+                set(out_.cfg.underlay_port, get_devargs(*ports, "underlay", true));
+                set(out_.cfg.host_port, get_devargs(*ports, "host", false));
+            }
+        }
+        if (const field* f = find(*m, "conntrack", false)) {
+            parse_conntrack(*f);
         }
     }
     // Entries are kept even when broken so that nodes[i] / pods[i] keep their indexes.
@@ -362,6 +322,12 @@ void parser::parse_document(const YAML::Node& root) {
     for_each_item(*m, "pods", [&](const field& item, const std::string& path) {
         out_.cfg.pods.emplace_back();
         parse_pod(item, path);
+    });
+    for_each_item(*m, "services", [&](const field& item, const std::string& path) {
+        parse_service(item, path);
+    });
+    for_each_item(*m, "endpointSlices", [&](const field& item, const std::string& path) {
+        parse_slice(item, path);
     });
 }
 
@@ -464,6 +430,10 @@ void parser::parse_pod(const field& f, const std::string& path) {
     }
 }
 
+}  // namespace detail
+
+namespace {
+
 // Where the first documents start (at most 3). YAML::LoadAll is not used: in yaml-cpp 0.7
 // it loops forever, allocating, on input such as "," (jbeder/yaml-cpp#1040), because the
 // parser returns empty documents without consuming anything. Such a stall shows here as two
@@ -509,17 +479,14 @@ namespace {
 
 parse_result parse_text(const std::string& text, const std::string& name, bool objects_only) {
     parse_result r;
-    parser p(name, r, objects_only);
+    detail::parser p(name, r, objects_only);
     auto syntax_error = [&](std::string message, const YAML::Mark& m) {
         r.errors.push_back({"", std::move(message), {name, m.line + 1, m.column + 1}});
     };
     try {
         std::vector<YAML::Mark> starts = document_starts(text);
         if (starts.empty()) {
-            r.errors.push_back({"",
-                                "the file is empty; expected a map with keys node, cluster and "
-                                "ports",
-                                {name, 1, 1}});
+            r.errors.push_back({"", detail::empty_file_message(objects_only), {name, 1, 1}});
             return r;
         }
         for (size_t i = 1; i < starts.size(); ++i) {

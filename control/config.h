@@ -92,14 +92,24 @@ struct endpoint {
     bool operator==(const endpoint&) const = default;
 };
 
+// A port of an EndpointSlice: the backend port for the service's port of the same name
+// and protocol.
+struct slice_port {
+    std::string name;  // may be empty, as the service's port of a one-port service
+    uint8_t protocol = proto_tcp;
+    uint16_t port = 0;
+
+    bool operator==(const slice_port&) const = default;
+};
+
 // A discovery.k8s.io/v1 EndpointSlice: endpoints of the service named by its
-// kubernetes.io/service-name label, ports matched to the service's by name.
+// kubernetes.io/service-name label, ports matched to the service's by name and protocol.
 struct endpoint_slice {
     std::string name;
     std::string ns = "default";
     std::string service;  // kubernetes.io/service-name
-    std::vector<std::pair<std::string, uint16_t>> ports;  // (port name, port); protocol checked
-    std::vector<endpoint> endpoints;                       // port 0: taken from `ports`
+    std::vector<slice_port> ports;
+    std::vector<endpoint> endpoints;  // port 0: taken from `ports`
 
     bool operator==(const endpoint_slice&) const = default;
 };
@@ -130,6 +140,14 @@ struct conntrack_config {
     bool operator==(const conntrack_config&) const = default;
 };
 
+// Where a service or EndpointSlice was written, for messages: the path of its map
+// ("services[2]", "items[0]" of a List, "" for a file that is one manifest), and whether
+// it is a Kubernetes manifest, whose fields sit under metadata and spec.
+struct object_origin {
+    std::string path;
+    bool manifest = false;
+};
+
 struct node_file {
     node_config node;
     ip4_prefix cluster_cidr;
@@ -143,6 +161,9 @@ struct node_file {
     conntrack_config conntrack;
     std::vector<service> services;
     std::vector<endpoint_slice> endpoint_slices;
+    // Parallel to services and endpoint_slices.
+    std::vector<object_origin> service_origins;
+    std::vector<object_origin> slice_origins;
 
     // Where each key path was written, for error messages of later checks.
     std::map<std::string, source_pos> positions;
@@ -158,8 +179,10 @@ struct parse_result {
 parse_result parse_yaml(const std::string& text, const std::string& name);
 parse_result load_file(const std::string& path);
 
-// Objects to add or replace in a running node (twillctl apply): a map with `nodes` and
-// `pods` only, each checked on its own; desired_state::check relates them to the rest.
+// Objects to add or replace in a running node (twillctl apply): a map with `nodes`, `pods`,
+// `services` and `endpointSlices` only, or a file that is one Service or EndpointSlice
+// manifest, or a List of them (`kubectl get -o yaml`). Each object is checked on its own;
+// desired_state::check relates them to the rest.
 parse_result parse_objects_yaml(const std::string& text, const std::string& name);
 
 // The cross-key checks of parse_yaml on a whole node file, e.g. after a merge.

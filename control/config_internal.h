@@ -1,4 +1,4 @@
-// Shared between config.cc (YAML -> structs) and config_validate.cc (cross-field checks).
+// Shared between config*.cc: YAML -> structs, and the cross-field checks.
 #pragma once
 
 #include <cstdint>
@@ -31,5 +31,8 @@ std::optional<int64_t> parse_int(std::string_view s);
 // involving either are skipped, so one mistake gives one error.
 void validate(const node_file& cfg, const std::set<std::string>& unusable,
               std::vector<error>& errors);
+// The part of validate about services and EndpointSlices (config_validate_services.cc).
+void validate_services(const node_file& cfg, const std::set<std::string>& unusable,
+                       std::vector<error>& errors);
 
 }  // namespace twill::config::detail

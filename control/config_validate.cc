@@ -321,6 +321,7 @@ namespace twill::config::detail {
 void validate(const node_file& cfg, const std::set<std::string>& unusable,
               std::vector<error>& errors) {
     validator(cfg, unusable, errors).run();
+    validate_services(cfg, unusable, errors);
 }
 
 }  // namespace twill::config::detail

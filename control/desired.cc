@@ -72,6 +72,7 @@ desired_state::desired_state(const config::node_file& cfg) {
     settings_.eal = cfg.eal;
     settings_.underlay_port = cfg.underlay_port;
     settings_.host_port = cfg.host_port;
+    settings_.conntrack = cfg.conntrack;
     const config::node_config& own = cfg.node;
     ips_.emplace(own.ip.value, self);
     slices_.emplace(own.pod_cidr.addr.value, std::pair(last_address(own.pod_cidr), self));
@@ -85,6 +86,12 @@ desired_state::desired_state(const config::node_file& cfg) {
     }
     for (const config::pod& p : cfg.pods) {
         add_pod(p);
+    }
+    for (const config::service& sv : cfg.services) {
+        add_service(sv);
+    }
+    for (const config::endpoint_slice& sl : cfg.endpoint_slices) {
+        add_slice(sl);
     }
 }
 
@@ -152,11 +159,29 @@ void desired_state::record(const object_change& c) {
     for (const config::pod& p : c.pods) {
         erase_pod(pod_key(p.ns, p.name));
     }
+    for (const pod_key& key : c.delete_endpoint_slices) {
+        erase_slice(key);
+    }
+    for (const config::endpoint_slice& sl : c.endpoint_slices) {
+        erase_slice(pod_key(sl.ns, sl.name));
+    }
+    for (const pod_key& key : c.delete_services) {
+        erase_service(key);
+    }
+    for (const config::service& sv : c.services) {
+        erase_service(pod_key(sv.ns, sv.name));
+    }
     for (const config::remote_node& n : c.nodes) {
         add_node(n);
     }
     for (const config::pod& p : c.pods) {
         add_pod(p);
+    }
+    for (const config::service& sv : c.services) {
+        add_service(sv);
+    }
+    for (const config::endpoint_slice& sl : c.endpoint_slices) {
+        add_slice(sl);
     }
 }
 
@@ -187,6 +212,34 @@ object_change desired_state::diff(const config::node_file& next) const {
     for (const auto& [key, p] : pods_) {
         if (!keys.contains(key)) {
             c.delete_pods.push_back(key);
+        }
+    }
+    keys.clear();
+    for (const config::service& sv : next.services) {
+        pod_key key(sv.ns, sv.name);
+        keys.insert(key);
+        auto it = services_.find(key);
+        if (it == services_.end() || !(it->second == sv)) {
+            c.services.push_back(sv);
+        }
+    }
+    for (const auto& [key, sv] : services_) {
+        if (!keys.contains(key)) {
+            c.delete_services.push_back(key);
+        }
+    }
+    keys.clear();
+    for (const config::endpoint_slice& sl : next.endpoint_slices) {
+        pod_key key(sl.ns, sl.name);
+        keys.insert(key);
+        auto it = endpoint_slices_.find(key);
+        if (it == endpoint_slices_.end() || !(it->second == sl)) {
+            c.endpoint_slices.push_back(sl);
+        }
+    }
+    for (const auto& [key, sl] : endpoint_slices_) {
+        if (!keys.contains(key)) {
+            c.delete_endpoint_slices.push_back(key);
         }
     }
     return c;
@@ -317,6 +370,7 @@ std::vector<config::error> desired_state::check(const config::node_file& objects
                                  "most {} (DPDK's RTE_MAX_ETHPORTS less the underlay)",
                                  local_after, max_local_pods));
     }
+    check_services(objects, skip_objects, errors);
     return errors;
 }
 

@@ -1,7 +1,9 @@
 // The node's desired state on the control thread, indexed so that a change is checked
 // and recorded in time proportional to its size, not to the state's: the node-wide
-// settings, the remote nodes and the pods, with every value that must be unique
-// (addresses, MACs, ports, pod slices) mapped to its owner.
+// settings, the remote nodes, the pods, the services and their EndpointSlices, with every
+// value that must be unique (addresses, MACs, ports, pod slices, service frontends and
+// node ports, endpoints of a service) mapped to its owner. desired.cc holds nodes and
+// pods, desired_services.cc services and slices.
 #pragma once
 
 #include <cstdint>
@@ -62,18 +64,23 @@ public:
     };
     std::vector<resolved_endpoint> endpoints_of(const pod_key& service) const;
     // The services a change touches: changed or deleted services, and the services named
-    // by changed or deleted EndpointSlices (old and new name).
+    // by changed or deleted EndpointSlices (old and new name). Asked before record(c).
     std::set<pod_key> services_touched(const object_change& c) const;
+    // The EndpointSlices naming a service (by their kubernetes.io/service-name label).
+    std::vector<pod_key> slices_of(const pod_key& service) const;
 
-    // The errors adding or replacing `objects`' nodes and pods would cause, checked
-    // against the rest of the state as it would be afterwards; each names a path and
-    // position in `objects`' file. The objects' own keys must have passed
-    // config::parse_objects_yaml; objects named in `skip` ("nodes[2]") had errors there
-    // and are left out.
+    // The errors adding or replacing `objects`' nodes, pods, services and EndpointSlices
+    // would cause, checked against the rest of the state as it would be afterwards; each
+    // names a path and position in `objects`' file. The objects' own keys must have passed
+    // config::parse_objects_yaml; objects named in `skip` ("nodes[2]", or a service's or
+    // slice's object_origin path: "services[0]", "items[3]") had errors there and are
+    // left out.
     std::vector<config::error> check(const config::node_file& objects,
                                      const std::set<std::string>& skip = {}) const;
 
-    // Records a change that is valid (checked, or the difference to a valid file).
+    // Records a change that is valid (checked, or the difference to a valid file). A
+    // deleted service's EndpointSlices are deleted in the same change (`twillctl delete
+    // service` does so; a valid file has no slice without its service).
     void record(const object_change& c);
 
     // What turns this state into `next` (a valid file with the same settings).
@@ -84,6 +91,12 @@ private:
     void erase_node(const std::string& name);
     void add_pod(const config::pod& p);
     void erase_pod(const pod_key& key);
+    void add_service(const config::service& s);
+    void erase_service(const pod_key& key);
+    void add_slice(const config::endpoint_slice& s);
+    void erase_slice(const pod_key& key);
+    void check_services(const config::node_file& objects, const std::set<std::string>& skip,
+                        std::vector<config::error>& errors) const;
 
     config::node_file settings_;
     std::map<std::string, config::remote_node> nodes_;
@@ -101,6 +114,12 @@ private:
     // (protocol, port), which every node address answers.
     std::map<std::tuple<uint32_t, uint8_t, uint16_t>, std::string> frontends_;
     std::map<std::pair<uint8_t, uint16_t>, std::string> node_ports_;
+    // Service -> the EndpointSlices naming it.
+    std::map<pod_key, std::set<pod_key>> slices_of_;
+    // (service, endpoint address) -> "service/NS/NAME" (compact form) or
+    // "endpointslice/NS/NAME"; and each service's number of endpoints, both kinds.
+    std::map<std::pair<pod_key, uint32_t>, std::string> endpoint_ips_;
+    std::map<pod_key, size_t> endpoint_counts_;
 };
 
 }  // namespace twill

@@ -81,9 +81,34 @@ uint32_t service_publisher::take_backend_slot() {
     return next_backend_++;
 }
 
+void service_publisher::reverse_edit(uint64_t bkey, uint32_t slot, bool add,
+                                     std::vector<retired_ptr>& retired) {
+    std::set<uint32_t>& slots = reverse_[bkey];
+    const uint32_t before = slots.empty() ? frontend_map::not_found : *slots.begin();
+    if (add) {
+        slots.insert(slot);
+    } else {
+        slots.erase(slot);
+    }
+    const uint32_t after = slots.empty() ? frontend_map::not_found : *slots.begin();
+    if (after == before) {
+        return;
+    }
+    if (after == frontend_map::not_found) {
+        table_.unmap_reverse(bkey);
+        reverse_.erase(bkey);
+    } else {
+        retired.push_back(table_.map_reverse(bkey, after));
+    }
+}
+
 void service_publisher::publish(const pod_key& key, const desired_state& desired,
                                 std::vector<retired_ptr>& retired) {
     record& rec = records_[key];
+    for (const auto& [bkey, slot] : rec.reverse) {
+        reverse_edit(bkey, slot, false, retired);
+    }
+    rec.reverse.clear();
     auto it = desired.services().find(key);
     std::map<uint64_t, uint32_t> frontends;
     std::map<backend_key, uint32_t> backends;
@@ -167,6 +192,13 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
             } else {
                 e->schedule = cluster_schedules[j];
             }
+            if (f.kind == frontend_kind::cluster_ip) {
+                for (const service_backend& b : e->backends) {
+                    const uint64_t bkey = frontend_map::key(b.ip, e->proto, b.port);
+                    rec.reverse.emplace_back(bkey, slot);
+                    reverse_edit(bkey, slot, true, retired);
+                }
+            }
             retired.push_back(table_.set_entry(slot, std::move(e)));
             if (fresh) {
                 retired.push_back(table_.map_frontend(f.key, slot));
@@ -183,7 +215,7 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
         table_.backend(slot).weight.store(0, std::memory_order_relaxed);
         ended_backends_.push_back(slot);
     }
-    if (frontends.empty() && backends.empty()) {
+    if (frontends.empty() && backends.empty() && rec.reverse.empty()) {
         records_.erase(key);
     } else {
         rec.frontends = std::move(frontends);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -52,13 +53,18 @@ private:
     struct record {
         std::map<uint64_t, uint32_t> frontends;       // frontend key -> slot
         std::map<backend_key, uint32_t> backends;     // -> backend slot
+        std::vector<std::pair<uint64_t, uint32_t>> reverse;  // (backend, cluster IP slot)
     };
+    // Registers (or, `add` false, withdraws) `slot` as a cluster IP frontend of backend
+    // `bkey`; the lowest slot registered is the one published.
+    void reverse_edit(uint64_t bkey, uint32_t slot, bool add, std::vector<retired_ptr>& retired);
     uint32_t take_frontend_slot();
     uint32_t take_backend_slot();
 
     const node_params& params_;
     service_table& table_;
     std::map<pod_key, record> records_;
+    std::map<uint64_t, std::set<uint32_t>> reverse_;
     std::vector<uint32_t> free_frontends_, free_backends_;
     uint32_t next_frontend_ = 0, next_backend_ = 0;
     size_t frontends_used_ = 0, backends_used_ = 0;

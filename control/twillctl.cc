@@ -3,7 +3,8 @@
 //   twillctl [--socket PATH] get nodes|pods|neighbours|services|stats [-o json|yaml]
 //   twillctl [--socket PATH] get conntrack [--service VIP[:PORT]] [--backend IP[:PORT]]
 //                                          [--client IP[:PORT]] [--protocol P] [--limit N]
-//   twillctl [--socket PATH] delete node NAME | delete pod NAME [-n NAMESPACE]
+//   twillctl [--socket PATH] delete node NAME
+//   twillctl [--socket PATH] delete pod|service|endpointslice [NAMESPACE/]NAME [-n NAMESPACE]
 //   twillctl [--socket PATH] version | status
 #include <cerrno>
 #include <cstdio>
@@ -29,12 +30,13 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* usage =
-    "usage: twillctl [--socket PATH] apply -f FILE   (nodes and pods to add or replace)\n"
+    "usage: twillctl [--socket PATH] apply -f FILE   (nodes, pods, services, EndpointSlices)\n"
     "       twillctl [--socket PATH] get nodes|pods|neighbours|services|stats [-o json|yaml]\n"
     "       twillctl [--socket PATH] get conntrack [--service VIP[:PORT]] [--backend IP[:PORT]]\n"
     "                [--client IP[:PORT]] [--protocol TCP|UDP|SCTP] [--limit N] [-o json|yaml]\n"
     "       twillctl [--socket PATH] delete node NAME\n"
-    "       twillctl [--socket PATH] delete pod NAME [-n NAMESPACE]\n"
+    "       twillctl [--socket PATH] delete pod|service|endpointslice [NAMESPACE/]NAME "
+    "[-n NAMESPACE]\n"
     "       twillctl [--socket PATH] version | status\n";
 
 int usage_error(const std::string& why) {
@@ -105,9 +107,16 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                    cell(reply["remoteNodes"]), cell(reply["localPods"]), cell(reply["version"]));
     } else if (verb == "delete") {
         fmt::print("{} {} deleted\n", cell(reply["deleted"]["kind"]), cell(reply["deleted"]["name"]));
+        if (reply.contains("alsoDeleted")) {
+            for (const json& o : reply["alsoDeleted"]) {
+                fmt::print("{} {} deleted\n", cell(o["kind"]), cell(o["name"]));
+            }
+        }
     } else if (verb == "apply") {
-        fmt::print("applied: {} nodes, {} pods\n", cell(reply["applied"]["nodes"]),
-                   cell(reply["applied"]["pods"]));
+        const json& a = reply["applied"];
+        fmt::print("applied: {} nodes, {} pods, {} services, {} endpoint slices\n",
+                   cell(a["nodes"]), cell(a["pods"]), cell(a["services"]),
+                   cell(a["endpointSlices"]));
     } else if (kind == "nodes") {
         print_table(reply["items"], {{"NAME", "name"}, {"IP", "ip"}, {"POD CIDR", "podCIDR"},
                                      {"VTEP MAC", "vtepMAC"}, {"SELF", "self"}});
@@ -147,6 +156,13 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                                  {"TX FAIL", "txFailed"}});
         fmt::print("\nencapsulated {}  decapsulated {}  delivered locally {}\n",
                    cell(s["encapsulated"]), cell(s["decapsulated"]), cell(s["deliveredLocal"]));
+        if (s.contains("conntrack")) {
+            const json& c = s["conntrack"];
+            fmt::print("connections: created {}  translated packets {}  expired {}  untracked (table full) {}  "
+                       "resets sent {}\n",
+                       cell(c["created"]), cell(c["hits"]), cell(c["expired"]), cell(c["untrackedFull"]),
+                       cell(c["resetsSent"]));
+        }
         bool any = false;
         for (const auto& [name, n] : s["drops"].items()) {
             if (n.get<uint64_t>() != 0) {
@@ -233,10 +249,17 @@ int main(int argc, char** argv) {
         }
     } else if (verb == "delete") {
         if (words.size() != 3) {
-            return usage_error("delete needs a kind (node or pod) and a name");
+            return usage_error(
+                "delete needs a kind (node, pod, service or endpointslice) and a name");
+        }
+        // NAMESPACE/NAME, as kubectl prints objects; names never hold a '/'.
+        std::string name = words[2];
+        if (size_t slash = name.find('/'); slash != std::string::npos && words[1] != "node") {
+            ns = name.substr(0, slash);
+            name = name.substr(slash + 1);
         }
         req["kind"] = words[1];
-        req["name"] = words[2];
+        req["name"] = name;
         req["namespace"] = ns;
     } else if (verb != "version" && verb != "status") {
         return usage_error(fmt::format("unknown verb '{}'", verb));

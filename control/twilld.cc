@@ -106,8 +106,10 @@ int check(const std::string& path) {
     for (const config::pod& p : r.cfg.pods) {
         local += p.port.empty() ? 0 : 1;
     }
-    fmt::print("{}: ok (node {}, {} remote nodes, {} local pods, {} pods in all)\n", path,
-               r.cfg.node.name, r.cfg.nodes.size(), local, r.cfg.pods.size());
+    fmt::print("{}: ok (node {}, {} remote nodes, {} local pods, {} pods in all, {} services, "
+               "{} endpoint slices)\n",
+               path, r.cfg.node.name, r.cfg.nodes.size(), local, r.cfg.pods.size(),
+               r.cfg.services.size(), r.cfg.endpoint_slices.size());
     return 0;
 }
 

@@ -199,6 +199,25 @@ void host_frame(pipeline_ctx& ctx, rte_mbuf* m) {
     if (type == net::ether_type_arp && arp_host_input(ctx, m)) {
         return;  // answered: a pod address, which the gateway MAC reaches
     }
+    // The kernel answering on the underlay for a hostNetwork endpoint: the reply of a
+    // node-port connection, which goes back out from the node port.
+    if (type == net::ether_type_ipv4 && ctx.ct->size() != 0) {
+        uint32_t header_len, total_len;
+        net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
+        if (ip == nullptr) [[unlikely]] {
+            return;
+        }
+        trim_to(m, sizeof(net::eth_hdr) + total_len);
+        switch (service_input(ctx, m, ip, header_len, total_len, origin::host)) {
+            case svc_verdict::pass:
+                break;
+            case svc_verdict::rewritten:
+                route_ipv4(ctx, m, ip, ip->header_length(), ip->total_length.get(), origin::nat);
+                return;
+            case svc_verdict::consumed:
+                return;
+        }
+    }
     ctx.counters->host_to_underlay.add();
     ctx.send(p.underlay_port, m);
 }

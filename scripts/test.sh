@@ -110,6 +110,8 @@ if ((run_lab)); then
   run_counted "lab live changes (SIGHUP: pod hot-plug, rejected file)" tests/lab/live.sh
   run_counted "lab nodes and pods added and deleted with twillctl under traffic" tests/lab/nodes.sh
   run_counted "lab host port: the node's kernel, pods and the underlay" tests/lab/host.sh
+  run_counted "lab services: schedulers, affinity, node ports, scaling, kube-proxy nftables peer" \
+    tests/lab/services.sh
 fi
 
 echo

@@ -19,8 +19,12 @@ constexpr uint8_t tcp_ack = 0x10;
 // IPVS's CLOSE and SYN_RECV timeouts.
 constexpr uint32_t closed_timeout = 10;
 constexpr uint32_t syn_timeout = 60;
-// Masquerade source ports are tried from the client's own, then elsewhere in this range.
+// Masquerade source ports, picked by a hash of the flow (a few tries on a collision),
+// below Linux's ephemeral range (32768-60999): the node's kernel uses the same overlay
+// address for its own connections into the cluster, and a reply to one of those must
+// never match a masqueraded connection.
 constexpr uint16_t snat_port_first = 1024;
+constexpr uint16_t snat_port_last = 32767;
 constexpr uint32_t snat_tries = 8;
 
 struct l4_ref {
@@ -375,7 +379,11 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     }
     const service_backend& be = svc.backends[size_t(b)];
     const ip4_addr src{net::bswap(k.src)};
-    const bool snat = (svc.snat_outside && !p.cluster_cidr.contains(src)) || k.src == be.ip;
+    // The node itself as the endpoint (a hostNetwork pod) takes the packet as the kernel
+    // takes a local DNAT: the client's address stays, and the kernel's reply comes back
+    // through the host port.
+    const bool to_node = be.ip == net::bswap(p.node_ip.value);
+    const bool snat = (svc.snat_outside && !to_node && !p.cluster_cidr.contains(src)) || k.src == be.ip;
 
     uint32_t e = ct.allocate();
     if (e == conntrack::no_entry) {
@@ -401,9 +409,9 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     }
     bool free_tuple = false;
     for (uint32_t t = 0; t < (snat ? snat_tries : 1); ++t) {
-        if (t > 0) {
+        if (snat) {
             const uint32_t h = rte_hash_crc_4byte(t, hash_flow(k));
-            ent.reply.dport = net::bswap(uint16_t(snat_port_first + h % (65536 - snat_port_first)));
+            ent.reply.dport = net::bswap(uint16_t(snat_port_first + h % (snat_port_last + 1 - snat_port_first)));
         }
         if (ct.find(ent.reply).entry == conntrack::no_entry) {
             free_tuple = true;
@@ -436,6 +444,50 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     return svc_verdict::rewritten;
 }
 
+// A later fragment: translated as its datagram's connection says, addresses only (its
+// first fragment carried the ports and the transport checksum).
+svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
+    frag_ports::ports fp;
+    if (!ctx.frags.find(ip->src.raw, ip->dst.raw, ip->proto, ip->id.raw, ctx.now_s, fp)) {
+        return svc_verdict::pass;  // its datagram was not seen: untranslated, as it came
+    }
+    const flow_key k{ip->src.raw, ip->dst.raw, fp.sport, fp.dport, ip->proto, flow_key::connection, 0};
+    const conntrack::hit h = ctx.ct->size() != 0 ? ctx.ct->find(k) : conntrack::hit{};
+    if (h.entry == conntrack::no_entry) {
+        // The first fragment went to a frontend but was not tracked (dropped, or let
+        // through untracked by a full table): the rest cannot follow it.
+        if (ctx.services->lookup(k.dst, k.proto, k.dport) != nullptr) {
+            ctx.drop_packet(m, drop::service_fragment);
+            return svc_verdict::consumed;
+        }
+        return svc_verdict::pass;
+    }
+    const ct_entry& e = ctx.ct->entry(h.entry);
+    const bool snat = e.flags & ct_entry::snat;
+    auto set_addr = [&](bool dst, uint32_t v) {
+        const uint32_t old_v = dst ? ip->dst.raw : ip->src.raw;
+        (dst ? ip->dst.raw : ip->src.raw) = v;
+        ip->checksum = update32(ip->checksum, old_v, v);
+    };
+    ctx.counters->ct_hits.add();
+    if (!h.reply) {
+        set_addr(true, e.reply.src);
+        if (snat) {
+            set_addr(false, e.reply.dst);
+        }
+        return svc_verdict::rewritten;
+    }
+    set_addr(false, e.orig.dst);
+    if (snat) {
+        set_addr(true, e.orig.src);
+    }
+    if (e.flags & ct_entry::from_underlay) {
+        send_to_peer(ctx, m, ip, e.peer_mac);
+        return svc_verdict::consumed;
+    }
+    return svc_verdict::rewritten;
+}
+
 }  // namespace
 
 svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
@@ -445,20 +497,39 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
         return svc_verdict::pass;
     }
     auto* l4p = reinterpret_cast<uint8_t*>(ip) + header_len;
-    if (ip->is_fragment()) [[unlikely]] {
-        // Ports are in the first fragment only; kube-proxy's kernel would reassemble.
-        uint16_t dport;
-        if (!ip->is_later_fragment() && total_len >= header_len + 4) {
+    if (ip->is_later_fragment()) [[unlikely]] {
+        return later_fragment(ctx, m, ip);
+    }
+    if (total_len < header_len + min_l4_len(proto)) [[unlikely]] {
+        // A datagram this short has no room for what a service rewrites; a first fragment
+        // this short (RFC 1858 lets TCP's through from 16 bytes) could hide it.
+        if (ip->is_fragment() && total_len >= header_len + 4) {
+            uint16_t dport;
             std::memcpy(&dport, l4p + 2, 2);
-            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr) {
+            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr || ctx.ct->size() != 0) {
                 ctx.drop_packet(m, drop::service_fragment);
                 return svc_verdict::consumed;
             }
         }
         return svc_verdict::pass;
     }
-    if (total_len < header_len + min_l4_len(proto)) [[unlikely]] {
-        return svc_verdict::pass;
+    if (ip->is_fragment()) [[unlikely]] {
+        if (proto == proto_sctp) {
+            // SCTP's CRC32c covers the whole datagram: a fragment's cannot be redone here.
+            uint16_t dport;
+            std::memcpy(&dport, l4p + 2, 2);
+            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr) {
+                ctx.drop_packet(m, drop::service_fragment);
+                return svc_verdict::consumed;
+            }
+        }
+        frag_ports::ports fp;
+        std::memcpy(&fp.sport, l4p, 2);
+        std::memcpy(&fp.dport, l4p + 2, 2);
+        if (!ctx.frags.remember(ip->src.raw, ip->dst.raw, proto, ip->id.raw, fp, ctx.now_s)) {
+            ctx.drop_packet(m, drop::fragment_attack);
+            return svc_verdict::consumed;
+        }
     }
     const l4_ref l4{l4p, total_len - header_len, proto};
     flow_key k;
@@ -481,9 +552,14 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                 (opens && !h.reply && (e.state == ct_state::fin || e.state == ct_state::closed))) {
                 forget(ctx, h.entry);
                 // A removed endpoint's connections end (IPVS's expire_nodest_conn); a new
-                // SYN or datagram is scheduled anew, like a SYN reusing a closed tuple.
-                if (h.reply || (gone && proto == net::ip_proto_tcp && !opens)) {
+                // SYN or datagram is scheduled anew, like a SYN reusing a closed tuple. A
+                // reply to a connection that timed out has nothing to be translated by.
+                if (gone && (h.reply || (proto == net::ip_proto_tcp && !opens))) {
                     ctx.drop_packet(m, drop::service_backend_gone);
+                    return svc_verdict::consumed;
+                }
+                if (h.reply) {
+                    ctx.drop_packet(m, drop::service_no_connection);
                     return svc_verdict::consumed;
                 }
             } else {
@@ -511,6 +587,19 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                 }
                 return svc_verdict::rewritten;
             }
+        }
+    }
+    if (ct.size() >= ct.capacity()) [[unlikely]] {
+        // A reply of a flow that got its backend untracked: from the service it belongs to.
+        // While the table is full this also takes a backend's replies to direct
+        // connections to its service port.
+        const uint32_t slot = ctx.services->reverse(k.src, proto, k.sport);
+        if (const service_entry* e = slot == frontend_map::not_found ? nullptr : ctx.services->entry(slot)) {
+            rewrite(ip, l4, false, e->vip, e->port);
+            if (proto == proto_sctp) {
+                sctp_checksum(l4);
+            }
+            return svc_verdict::rewritten;
         }
     }
     const service_entry* svc = ctx.services->lookup(k.dst, proto, k.dport);

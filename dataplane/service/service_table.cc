@@ -24,7 +24,9 @@ service_table::service_table()
       backends_(zeroed<backend_state>(backend_capacity)),
       rr_(zeroed<std::atomic<uint32_t>>(frontend_capacity)),
       map_owner_(std::make_unique<frontend_map>(1024)),
-      map_(map_owner_.get()) {}
+      map_(map_owner_.get()),
+      reverse_owner_(std::make_unique<frontend_map>(1024)),
+      reverse_(reverse_owner_.get()) {}
 
 service_table::~service_table() {
     for (uint32_t i = 0; i < frontend_capacity; ++i) {
@@ -43,21 +45,21 @@ retired_ptr service_table::set_entry(uint32_t slot, std::unique_ptr<const servic
     return retired_ptr(old, [](const void* p) { delete static_cast<const service_entry*>(p); });
 }
 
-retired_ptr service_table::map_frontend(uint64_t key, uint32_t slot) {
-    if (map_owner_->room()) {
-        map_owner_->insert(key, slot);
+retired_ptr service_table::map_into(std::unique_ptr<frontend_map>& owner,
+                                   std::atomic<const frontend_map*>& published, uint64_t key,
+                                   uint32_t slot) {
+    if (owner->room()) {
+        owner->insert(key, slot);
         return nullptr;
     }
     // Rebuilt without tombstones, at least twice the live size, and swapped in.
-    auto next = std::make_unique<frontend_map>(std::max<uint32_t>(1024, 4 * (map_owner_->size() + 1)));
-    map_owner_->for_each([&](uint64_t k, uint32_t v) { next->insert(k, v); });
+    auto next = std::make_unique<frontend_map>(std::max<uint32_t>(1024, 4 * (owner->size() + 1)));
+    owner->for_each([&](uint64_t k, uint32_t v) { next->insert(k, v); });
     next->insert(key, slot);
-    map_.store(next.get(), std::memory_order_release);
-    std::shared_ptr<const frontend_map> old(std::move(map_owner_));
-    map_owner_ = std::move(next);
+    published.store(next.get(), std::memory_order_release);
+    std::shared_ptr<const frontend_map> old(std::move(owner));
+    owner = std::move(next);
     return old;
 }
-
-void service_table::unmap_frontend(uint64_t key) { map_owner_->erase(key); }
 
 }  // namespace twill

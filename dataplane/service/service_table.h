@@ -170,22 +170,40 @@ public:
     const service_entry* entry(uint32_t slot) const {
         return entries_[slot].load(std::memory_order_acquire);
     }
+    // The cluster IP frontend whose backend sends from `ip_raw`:`port_raw`, for replies of
+    // flows a full connection table let through untracked; frontend_map::not_found if none.
+    uint32_t reverse(uint32_t ip_raw, uint8_t proto, uint16_t port_raw) const {
+        return reverse_.load(std::memory_order_acquire)->find(frontend_map::key(ip_raw, proto, port_raw));
+    }
     backend_state& backend(uint32_t slot) const { return backends_[slot]; }
     // Round-robin position of a frontend, advanced by the worker that schedules.
     std::atomic<uint32_t>& rr_next(uint32_t slot) const { return rr_[slot]; }
 
     // Writer (the control thread). Each returns what workers may still read.
     [[nodiscard]] retired_ptr set_entry(uint32_t slot, std::unique_ptr<const service_entry> e);
-    [[nodiscard]] retired_ptr map_frontend(uint64_t key, uint32_t slot);
-    void unmap_frontend(uint64_t key);
+    [[nodiscard]] retired_ptr map_frontend(uint64_t key, uint32_t slot) {
+        return map_into(map_owner_, map_, key, slot);
+    }
+    void unmap_frontend(uint64_t key) { map_owner_->erase(key); }
+    [[nodiscard]] retired_ptr map_reverse(uint64_t backend_key, uint32_t slot) {
+        return map_into(reverse_owner_, reverse_, backend_key, slot);
+    }
+    void unmap_reverse(uint64_t backend_key) { reverse_owner_->erase(backend_key); }
 
 private:
     // calloc'd: zero pages cost nothing until used.
     std::atomic<const service_entry*>* entries_;
     backend_state* backends_;
     std::atomic<uint32_t>* rr_;
+    // Inserts, or rebuilds without tombstones and swaps when half full.
+    static retired_ptr map_into(std::unique_ptr<frontend_map>& owner,
+                                std::atomic<const frontend_map*>& published, uint64_t key,
+                                uint32_t slot);
+
     std::unique_ptr<frontend_map> map_owner_;
     std::atomic<const frontend_map*> map_;
+    std::unique_ptr<frontend_map> reverse_owner_;
+    std::atomic<const frontend_map*> reverse_;
     std::atomic<uint32_t> frontends_{0};
 };
 

@@ -8,6 +8,7 @@
 #include <rte_mbuf.h>
 
 #include "dataplane/counters.h"
+#include "dataplane/ipv4/frag_ports.h"
 #include "dataplane/tables/tables.h"
 
 namespace twill {
@@ -67,6 +68,9 @@ struct pipeline_ctx {
         parked[nparked++] = {m, now_tsc, to_pod};
         return true;
     }
+
+    // First fragments' ports, for the later fragments of their datagrams.
+    frag_ports frags;
 
     uint16_t ip_id = 0;
     // ICMP error token bucket (dataplane/icmp/icmp.h): tokens left, when last refilled.

@@ -24,8 +24,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mkdir -p "$LAB_STATE"
+# Services whose endpoint is the node itself (a hostNetwork pod's port, 2222).
 sed 's|^  underlay: net_af_packet0,iface=ul0.*|&\n  host: net_tap0,iface=twill0|' \
-  "$LAB_REPO/config/lab-twill.yaml" >"$cfg"
+  "$LAB_REPO/config/lab-twill.yaml" | awk '/^nodes:/ && !done {
+    print "services:"
+    print "  - {name: node-ssh, type: NodePort, clusterIP: 10.96.0.22,"
+    print "     ports: [{port: 22, targetPort: 2222, nodePort: 30022}], endpoints: [{ip: 198.18.0.2}]}"
+    done = 1 } { print }' >"$cfg"
 grep -q 'host: net_tap0' "$cfg"
 TWILLD_ARGS=--watch TWILL_LAB_CONFIG="$cfg" "$LAB_REPO/scripts/lab.sh" up >/dev/null
 pid=$(cat "$LAB_PIDFILE")
@@ -77,6 +82,14 @@ check "kernel-a -> twill-b 198.18.0.2:2222 TCP (SSH-like, to the node's kernel)"
 wait "$server_pid" 2>/dev/null || true
 serve "$NS_B1" "${POD_IP[b1]}" 8080
 check "kernel -> pod b1 TCP 8080" bash -c "$(declare -f ask); ask '$NS_B' '${POD_IP[b1]}' 8080 | grep -qx twill-host-path"
+wait "$server_pid" 2>/dev/null || true
+serve "$NS_B" 198.18.0.2 2222
+check "NodePort with a hostNetwork endpoint: kernel-a -> 198.18.0.2:30022 -> the node's :2222" \
+  bash -c "$(declare -f ask); ask '$NS_A' 198.18.0.2 30022 | grep -qx twill-host-path"
+wait "$server_pid" 2>/dev/null || true
+serve "$NS_B" 198.18.0.2 2222
+check "ClusterIP with a hostNetwork endpoint: pod b1 -> 10.96.0.22:22 -> the node's :2222" \
+  bash -c "$(declare -f ask); ask '$NS_B1' 10.96.0.22 22 | grep -qx twill-host-path"
 wait "$server_pid" 2>/dev/null || true
 serve "$NS_B" 172.25.2.0 8081
 check "remote pod a1 -> node 172.25.2.0:8081 TCP" bash -c "$(declare -f ask); ask '$NS_A1' 172.25.2.0 8081 | grep -qx twill-host-path"

@@ -119,12 +119,21 @@ svc_file() {  # svc_file NAME ENDPOINTS...: a one-service apply file
   } >"$f"
   echo "$f"
 }
+# Waits (at most ~5 s) until b1 has an established connection to web-long's backend $1.
+wait_conn() {
+  local i
+  for ((i = 0; i < 50; i++)); do
+    ctl get conntrack --service 10.96.0.20:80 --backend "$1" | grep -q ESTABLISHED && return 0
+    sleep 0.1
+  done
+  return 1
+}
 check "apply: web-long with endpoint a1" ctl apply -f "$(svc_file web-long '{ip: 172.25.1.2}')"
 hold_out="$LAB_STATE/svc-hold.out"
 ip netns exec "$NS_B1" timeout 30 python3 "$svc" hold 10.96.0.20 80 6 >"$hold_out" 2>&1 &
 hold_pid=$!
 pids+=("$hold_pid")
-sleep 1
+check "a long connection to web-long is established (backend a1)" wait_conn 172.25.1.2:8080
 check "scale up: apply adds b2 and b1 (b1 behind itself: hairpin)" \
   ctl apply -f "$(svc_file web-long '{ip: 172.25.1.2}' '{ip: 172.25.2.3}' '{ip: 172.25.2.2}')"
 spread "$NS_B1" 10.96.0.20 80 9 >"$out" || true
@@ -146,39 +155,55 @@ check "scale down: every new connection to b2" test "$(count b2 <"$out")" -eq 4
 ip netns exec "$NS_B1" timeout 30 python3 "$svc" hold 10.96.0.20 80 5 >"$hold_out" 2>&1 &
 hold_pid=$!
 pids+=("$hold_pid")
-sleep 1
+check "a long connection to web-long is established (backend b2)" wait_conn 172.25.2.3:8080
 ctl apply -f "$(svc_file web-long '{ip: 172.25.1.2}')" >/dev/null
 wait "$hold_pid" && hold_rc=0 || hold_rc=$?
 check "removal: the removed endpoint's connection ends" test "$hold_rc" -ne 0
 
 # kube-proxy's nftables mode on kernel-a, in front of twill's pod b2: twill pods are
 # ordinary backends to the kernel's NAT.
-nsx "$NS_A" nft -f - <<'EOF'
+kube_proxy_nft() {
+  nsx "$NS_A" nft -f - <<'EOF'
 table ip kube-proxy {
   map service-ips {
     type ipv4_addr . inet_proto . inet_service : verdict
-    elements = { 10.96.0.30 . tcp . 80 : goto "service-2KDRQDKY-default/kweb/tcp/http" }
+    elements = { 10.96.0.30 . tcp . 80 : goto service-2KDRQDKY-default/kweb/tcp/http }
   }
-  chain services { ip daddr . meta l4proto . th dport vmap @service-ips }
-  chain nat-prerouting { type nat hook prerouting priority dstnat; policy accept; jump services; }
-  chain nat-output { type nat hook output priority dstnat; policy accept; jump services; }
-  chain nat-postrouting { type nat hook postrouting priority srcnat; policy accept; jump masquerading; }
-  chain mark-for-masquerade { meta mark set meta mark or 0x4000 }
+  chain services {
+    ip daddr . meta l4proto . th dport vmap @service-ips
+  }
+  chain nat-prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    jump services
+  }
+  chain nat-output {
+    type nat hook output priority -100; policy accept;
+    jump services
+  }
+  chain nat-postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    jump masquerading
+  }
+  chain mark-for-masquerade {
+    meta mark set meta mark or 0x4000
+  }
   chain masquerading {
     meta mark & 0x4000 == 0 return
     meta mark set meta mark ^ 0x4000
     masquerade fully-random
   }
-  chain "service-2KDRQDKY-default/kweb/tcp/http" {
+  chain service-2KDRQDKY-default/kweb/tcp/http {
     ip daddr 10.96.0.30 tcp dport 80 ip saddr != 172.25.0.0/16 jump mark-for-masquerade
-    numgen random mod 1 vmap { 0 : goto "endpoint-5TPGNJF2-default/kweb/tcp/http__172.25.2.3/8080" }
+    numgen random mod 1 vmap { 0 : goto endpoint-5TPGNJF2-default/kweb/tcp/http__172.25.2.3/8080 }
   }
-  chain "endpoint-5TPGNJF2-default/kweb/tcp/http__172.25.2.3/8080" {
+  chain endpoint-5TPGNJF2-default/kweb/tcp/http__172.25.2.3/8080 {
     ip saddr 172.25.2.3 jump mark-for-masquerade
     meta l4proto tcp dnat to 172.25.2.3:8080
   }
 }
 EOF
+}
+check "kernel-a: kube-proxy's nftables ruleset (one service, endpoint twill pod b2) loads" kube_proxy_nft
 spread "$NS_A1" 10.96.0.30 80 3 >"$out" || true
 check "kernel-a's nftables service (kube-proxy style) reaches twill pod b2, replies un-NATed" \
   test "$(grep -c "^b2 $A1_IP\$" "$out")" -eq 3

@@ -77,7 +77,9 @@ TEST_CASE("control API: gets, deletes and errors", "[api]") {
             {R"({"verb":42})", "bad_request"},
             {R"({"verb":"explode"})", "bad_request"},
             {R"({"verb":"get","kind":"everything"})", "bad_request"},
-            {R"({"verb":"delete","kind":"service","name":"x"})", "bad_request"},
+            {R"({"verb":"delete","kind":"policy","name":"x"})", "bad_request"},
+            {R"({"verb":"delete","kind":"service","name":"x"})", "not_found"},
+            {R"({"verb":"delete","kind":"endpointslice","name":"x"})", "not_found"},
             {R"({"verb":"delete","kind":"node"})", "bad_request"},
             {R"({"verb":"delete","kind":"node","name":"nope"})", "not_found"},
             {R"({"verb":"delete","kind":"pod","name":"pod-b1","namespace":"other"})", "not_found"},
@@ -160,5 +162,84 @@ nodes:
         CHECK(reply["ok"] == false);
         CHECK(reply["error"]["code"] == "refused");
         CHECK(state.pod_ports().size() == 2);
+    }
+}
+
+TEST_CASE("control API: services and EndpointSlices applied and deleted", "[api][services]") {
+    std::unique_ptr<node_state> owned = fixture_state();
+    node_state& state = *owned;
+    api_context ctx{state, nullptr, "twilld test"};
+    auto apply = [&](const std::string& yaml) {
+        return ask(ctx, json{{"verb", "apply"}, {"yaml", yaml}, {"source", "objs.yaml"}}.dump());
+    };
+    // What `kubectl get svc,endpointslices -o yaml` prints, trimmed.
+    json reply = apply(R"(apiVersion: v1
+kind: List
+metadata: {resourceVersion: ""}
+items:
+  - apiVersion: v1
+    kind: Service
+    metadata: {name: web, namespace: shop, uid: 1b2c}
+    spec:
+      clusterIP: 192.0.2.10
+      ports: [{name: http, port: 80, protocol: TCP, targetPort: http}]
+      selector: {app: web}
+      type: ClusterIP
+    status: {loadBalancer: {}}
+  - apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata: {name: web-abcde, namespace: shop, labels: {kubernetes.io/service-name: web}}
+    addressType: IPv4
+    endpoints: [{addresses: [172.25.2.2], conditions: {ready: true}}]
+    ports: [{name: http, port: 8080, protocol: TCP}]
+)");
+    INFO(reply.dump());
+    REQUIRE(reply["ok"] == true);
+    CHECK(reply["applied"] == json{{"nodes", 0}, {"pods", 0}, {"services", 1}, {"endpointSlices", 1}});
+    REQUIRE(state.desired().endpoints_of({"shop", "web"}).size() == 1);
+    CHECK(state.desired().endpoints_of({"shop", "web"})[0].ports == std::vector<uint16_t>{8080});
+
+    SECTION("a second slice naming a service that is not there changes nothing") {
+        json bad = apply("endpointSlices:\n  - {apiVersion: discovery.k8s.io/v1, kind: EndpointSlice, "
+                         "addressType: IPv4, metadata: {name: x, namespace: shop, labels: "
+                         "{kubernetes.io/service-name: nope}}}\n");
+        CHECK(bad["error"]["code"] == "invalid");
+        CHECK_THAT(bad["error"]["details"][0].get<std::string>(),
+                   Catch::StartsWith("endpointSlices[0].metadata.labels.kubernetes.io/service-name: "
+                                     "service shop/nope does not exist"));
+        CHECK(state.desired().endpoint_slices().size() == 1);
+    }
+    SECTION("a broken item of a List is reported with the others' errors against the state") {
+        json bad = apply("apiVersion: v1\nkind: List\nitems:\n"
+                         "  - {apiVersion: v1, kind: Service, metadata: {name: a}, spec: {clusterIP: 192.0.2.10, "
+                         "ports: [{port: 80}]}}\n"
+                         "  - {apiVersion: v1, kind: Service, metadata: {name: b}, spec: {clusterIP: x, "
+                         "ports: [{port: 80}]}}\n");
+        const json& details = bad["error"]["details"];
+        REQUIRE(details.size() == 2);
+        CHECK_THAT(details[0].get<std::string>(), Catch::StartsWith("items[1].spec.clusterIP: 'x' is not"));
+        CHECK_THAT(details[1].get<std::string>(),
+                   Catch::StartsWith("items[0].spec.clusterIP: TCP 192.0.2.10:80 is already used by "
+                                     "service shop/web"));
+    }
+    SECTION("delete an EndpointSlice, then the service") {
+        json d = ask(ctx, R"({"verb":"delete","kind":"endpointslice","name":"web-abcde","namespace":"shop"})");
+        CHECK(d["ok"] == true);
+        CHECK(d["deleted"] == json{{"kind", "endpointslice"}, {"name", "web-abcde"}, {"namespace", "shop"}});
+        CHECK(state.desired().endpoints_of({"shop", "web"}).empty());
+        d = ask(ctx, R"({"verb":"delete","kind":"service","name":"web","namespace":"shop"})");
+        CHECK(d["ok"] == true);
+        CHECK_FALSE(d.contains("alsoDeleted"));
+        CHECK(state.desired().services().empty());
+    }
+    SECTION("deleting a service deletes its EndpointSlices, as Kubernetes' garbage collector does") {
+        json d = ask(ctx, R"({"verb":"delete","kind":"service","name":"web","namespace":"shop"})");
+        CHECK(d["ok"] == true);
+        CHECK(d["alsoDeleted"] ==
+              json::array({{{"kind", "endpointslice"}, {"namespace", "shop"}, {"name", "web-abcde"}}}));
+        CHECK(state.desired().services().empty());
+        CHECK(state.desired().endpoint_slices().empty());
+        CHECK(ask(ctx, R"({"verb":"delete","kind":"service","name":"web","namespace":"shop"})")["error"]["code"] ==
+              "not_found");
     }
 }

@@ -28,6 +28,12 @@ parse_result parse(const std::string& text) {
     return parse_yaml(text, "t.yaml");
 }
 
+ip4_addr ip4(const char* s) {
+    std::optional<ip4_addr> a = parse_ip4(s);
+    REQUIRE(a.has_value());
+    return *a;
+}
+
 // base_yaml with the first `from` replaced by `to`.
 std::string edit(const std::string& from, const std::string& to) {
     std::string s = base_yaml;
@@ -66,6 +72,31 @@ void require_only_error(const parse_result& r, const std::string& path, const st
     CHECK(r.errors.size() == 1);
 }
 
+
+// Line and column (1-based) of the first `marker` in `text` after the node's settings.
+std::pair<int, int> where(const std::string& text, const std::string& marker) {
+    size_t settings_end = text.find("underlay: net_null0\n");
+    size_t at = text.find(marker, settings_end == std::string::npos ? 0 : settings_end);
+    REQUIRE(at != std::string::npos);
+    size_t line_start = text.rfind('\n', at);
+    line_start = line_start == std::string::npos ? 0 : line_start + 1;
+    return {int(std::count(text.begin(), text.begin() + long(at), '\n')) + 1,
+            int(at - line_start) + 1};
+}
+
+// Requires an error at `path` containing `fragment`, placed at the first `marker` of `text`.
+void require_error_at(const parse_result& r, const std::string& text, const std::string& path,
+                      const std::string& fragment, const std::string& marker) {
+    auto [line, column] = where(text, marker);
+    require_error(r, path, fragment, line, column);
+}
+
+// base_yaml with cluster.serviceCIDR 10.96.0.0/12, then `rest` (from line 10).
+std::string with_service_cidr(const std::string& rest) {
+    return edit("  clusterCIDR: 172.25.0.0/16\n",
+                "  clusterCIDR: 172.25.0.0/16\n  serviceCIDR: 10.96.0.0/12\n") +
+           rest;
+}
 }  // namespace
 
 TEST_CASE("example configs parse", "[config]") {
@@ -101,6 +132,70 @@ TEST_CASE("example configs parse", "[config]") {
         parse_result r = load_file(TWILL_CONFIG_DIR "/minimal.yaml");
         INFO(all_errors(r));
         REQUIRE(r.ok());
+    }
+    SECTION("services.yaml: both forms") {
+        parse_result r = load_file(TWILL_CONFIG_DIR "/services.yaml");
+        INFO(all_errors(r));
+        REQUIRE(r.ok());
+        const node_file& c = r.cfg;
+        CHECK(c.conntrack == conntrack_config{262144, 900, 120, 300});
+        REQUIRE(c.services.size() == 5);
+        REQUIRE(c.service_origins.size() == 5);
+        const service& web = c.services[0];
+        CHECK(web.name == "web");
+        CHECK(web.ns == "default");
+        CHECK(web.node_port);
+        CHECK(web.cluster_ip == ip4("10.96.0.80"));
+        CHECK(web.external_ips == std::vector<ip4_addr>{ip4("198.18.0.100")});
+        REQUIRE(web.ports.size() == 2);
+        CHECK(web.ports[0] == service_port{"http", proto_tcp, 80, 8080, 30080});
+        CHECK(web.ports[1] == service_port{"https", proto_tcp, 443, 8443, 30443});
+        CHECK(web.sched == scheduler::mh);
+        CHECK_FALSE(web.affinity_client_ip);
+        CHECK_FALSE(web.local_traffic);
+        REQUIRE(web.endpoints.size() == 2);
+        CHECK(web.endpoints[1] == endpoint{ip4("172.25.2.6"), 0, 2, true, false});
+        CHECK_FALSE(c.service_origins[0].manifest);
+        CHECK(c.service_origins[0].path == "services[0]");
+
+        const service& cache = c.services[1];
+        CHECK_FALSE(cache.node_port);
+        CHECK(cache.ports[0] == service_port{"", proto_tcp, 6379, 0, 0});
+        CHECK(cache.sched == scheduler::wrr);
+        CHECK(cache.affinity_client_ip);
+        CHECK(cache.affinity_timeout == 600);
+        CHECK(cache.endpoints[0] == endpoint{ip4("172.25.2.20"), 6380, 3, true, false});
+        CHECK(cache.endpoints[1] == endpoint{ip4("172.25.2.21"), 6380, 1, true, true});
+        CHECK_FALSE(c.services[2].cluster_ip.has_value());  // headless
+
+        const service& dns = c.services[3];
+        CHECK(c.service_origins[3].manifest);
+        CHECK(dns.name == "kube-dns");
+        CHECK(dns.ns == "kube-system");
+        CHECK(dns.sched == scheduler::sh);
+        CHECK(dns.cluster_ip == ip4("10.96.0.10"));
+        REQUIRE(dns.ports.size() == 3);
+        CHECK(dns.ports[0] == service_port{"dns", proto_udp, 53, 53, 0});
+        CHECK(dns.ports[1] == service_port{"dns-tcp", proto_tcp, 53, 53, 0});
+        CHECK(dns.endpoints.empty());
+        const service& shop = c.services[4];
+        CHECK(shop.sched == scheduler::rr);
+        CHECK(shop.local_traffic);
+        CHECK(shop.ports[0] == service_port{"http", proto_tcp, 80, 0, 31000});  // named targetPort
+
+        REQUIRE(c.endpoint_slices.size() == 2);
+        const endpoint_slice& s = c.endpoint_slices[0];
+        CHECK(s.name == "kube-dns-x7k2p");
+        CHECK(s.ns == "kube-system");
+        CHECK(s.service == "kube-dns");
+        REQUIRE(s.ports.size() == 3);
+        CHECK(s.ports[1] == slice_port{"dns", proto_udp, 53});
+        REQUIRE(s.endpoints.size() == 2);
+        CHECK(s.endpoints[0] == endpoint{ip4("172.25.3.10"), 0, 1, true, false});
+        // Terminating but still serving: ready, draining.
+        CHECK(c.endpoint_slices[1].endpoints[1] == endpoint{ip4("172.25.2.21"), 0, 1, true, true});
+        CHECK(c.slice_origins[1].path == "endpointSlices[1]");
+        CHECK(c.positions.at("services[3].spec.clusterIP").line > 0);
     }
 }
 
@@ -479,6 +574,578 @@ TEST_CASE("every error in a file is reported", "[config]") {
     }
 }
 
+TEST_CASE("services: each key of the compact form", "[config][services]") {
+    struct row {
+        const char* what;
+        const char* item;  // one service, a line of its own
+        const char* path;
+        const char* fragment;  // the only error; empty = valid
+        const char* marker;    // where it points: the first occurrence in the line
+    };
+    const row rows[] = {
+        {"a valid service", "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}]}", "", "", ""},
+        {"type LoadBalancer", "{name: a, type: LoadBalancer, clusterIP: 10.96.0.1, ports: [{port: 80}]}",
+         "services[0].type", "type LoadBalancer is not supported: twill has no load balancer",
+         "LoadBalancer"},
+        {"type ExternalName", "{name: a, type: ExternalName, clusterIP: 10.96.0.1, ports: [{port: 80}]}",
+         "services[0].type", "type ExternalName is not supported", "ExternalName"},
+        {"type in the wrong case", "{name: a, type: clusterip, clusterIP: 10.96.0.1, ports: [{port: 80}]}",
+         "services[0].type", "'clusterip' is not one of: ClusterIP, NodePort; did you mean 'ClusterIP'?",
+         "clusterip"},
+        {"no clusterIP", "{name: a, ports: [{port: 80}]}", "services[0].clusterIP",
+         "required key is missing: twill does not allocate cluster IPs", "{name"},
+        {"an empty clusterIP", "{name: a, clusterIP: \"\", ports: [{port: 80}]}",
+         "services[0].clusterIP", "an empty clusterIP asks for one to be allocated", "\"\""},
+        {"a bad clusterIP", "{name: a, clusterIP: 10.96.0.300, ports: [{port: 80}]}",
+         "services[0].clusterIP",
+         "'10.96.0.300' is not an IPv4 address (expected a.b.c.d, or None for a headless service)",
+         "10.96.0.300"},
+        {"a bad external IP", "{name: a, clusterIP: 10.96.0.1, externalIPs: [1.2.3], ports: [{port: 80}]}",
+         "services[0].externalIPs[0]", "'1.2.3' is not an IPv4 address", "1.2.3"},
+        {"port out of range", "{name: a, clusterIP: 10.96.0.1, ports: [{port: 70000}]}",
+         "services[0].ports[0].port", "70000 is out of range 1..65535", "70000"},
+        {"no port", "{name: a, clusterIP: 10.96.0.1, ports: [{name: x}]}",
+         "services[0].ports[0].port", "required key is missing", "{name: x}"},
+        {"a named targetPort", "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80, targetPort: web}]}",
+         "services[0].ports[0].targetPort",
+         "named target ports ('web') are not supported: give the pod's port number", "web}"},
+        {"targetPort 0", "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80, targetPort: 0}]}",
+         "services[0].ports[0].targetPort", "0 is out of range 1..65535", "0}"},
+        {"nodePort out of range",
+         "{name: a, type: NodePort, clusterIP: 10.96.0.1, ports: [{port: 80, nodePort: 29999}]}",
+         "services[0].ports[0].nodePort", "29999 is out of range 30000..32767", "29999"},
+        {"protocol in the wrong case", "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80, protocol: tcp}]}",
+         "services[0].ports[0].protocol", "'tcp' is not one of: TCP, UDP, SCTP; did you mean 'TCP'?", "tcp"},
+        {"a bad port name", "{name: a, clusterIP: 10.96.0.1, ports: [{name: Web, port: 80}]}",
+         "services[0].ports[0].name", "'Web' is not a valid port name", "Web"},
+        {"a scheduler IPVS lacks", "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], scheduler: maglev}",
+         "services[0].scheduler", "'maglev' is not one of: rr, wrr, lc, sh, mh", "maglev"},
+        {"affinity in the wrong case",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], sessionAffinity: clientip}",
+         "services[0].sessionAffinity", "did you mean 'ClientIP'?", "clientip"},
+        {"an affinity timeout too long",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], sessionAffinity: ClientIP, "
+         "sessionAffinityConfig: {clientIP: {timeoutSeconds: 86401}}}",
+         "services[0].sessionAffinityConfig.clientIP.timeoutSeconds", "86401 is out of range 1..86400",
+         "86401"},
+        {"an affinity timeout without affinity",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], "
+         "sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}}",
+         "services[0].sessionAffinityConfig", "only used with sessionAffinity: ClientIP",
+         "sessionAffinityConfig"},
+        {"a traffic policy Kubernetes lacks",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], externalTrafficPolicy: Global}",
+         "services[0].externalTrafficPolicy", "'Global' is not one of: Cluster, Local", "Global"},
+        {"an endpoint weight too large",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], endpoints: [{ip: 172.25.1.5, weight: 65536}]}",
+         "services[0].endpoints[0].weight", "65536 is out of range 0..65535", "65536"},
+        {"an endpoint readiness that is not a boolean",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], endpoints: [{ip: 172.25.1.5, ready: yes}]}",
+         "services[0].endpoints[0].ready", "'yes' is not a boolean", "yes"},
+        {"an endpoint without an address",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], endpoints: [{port: 8080}]}",
+         "services[0].endpoints[0].ip", "required key is missing", "{port: 8080}"},
+        {"a manifest's key in the compact form",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], selector: {app: a}}",
+         "services[0].selector", "unknown key 'selector'; expected one of: name, namespace, type",
+         "selector"},
+    };
+    for (const row& rr : rows) {
+        INFO(rr.what);
+        const std::string text = with_service_cidr(std::string("services:\n  - ") + rr.item + "\n");
+        parse_result r = parse(text);
+        if (*rr.fragment == 0) {
+            INFO(all_errors(r));
+            CHECK(r.ok());
+            continue;
+        }
+        require_error_at(r, text, rr.path, rr.fragment, rr.marker);
+        INFO(all_errors(r));
+        CHECK(r.errors.size() == 1);
+    }
+}
+
+TEST_CASE("services: the rules of one service", "[config][services]") {
+    struct row {
+        const char* what;
+        const char* item;
+        const char* path;
+        const char* fragment;  // the only error; empty = valid
+        const char* marker;
+    };
+    const row rows[] = {
+        {"a clusterIP outside serviceCIDR", "{name: a, clusterIP: 10.0.0.1, ports: [{port: 80}]}",
+         "services[0].clusterIP", "10.0.0.1 is outside cluster.serviceCIDR 10.96.0.0/12", "10.0.0.1"},
+        {"a headless service has no node ports",
+         "{name: a, type: NodePort, clusterIP: None, ports: [{port: 80}]}", "services[0].type",
+         "a headless service (clusterIP None) cannot be of type NodePort", "NodePort"},
+        {"a headless service has no external IPs",
+         "{name: a, clusterIP: None, externalIPs: [198.18.0.100], ports: [{port: 80}]}",
+         "services[0].externalIPs", "a headless service (clusterIP None) has no virtual address",
+         "[198"},
+        {"a headless service without ports", "{name: a, clusterIP: None}", "", "", ""},
+        {"a clusterIP needs a port", "{name: a, clusterIP: 10.96.0.1}", "services[0].ports",
+         "a service with a cluster IP needs at least one port", "{name"},
+        {"a nodePort without type NodePort",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80, nodePort: 30080}]}",
+         "services[0].ports[0].nodePort", "only a service of type NodePort has node ports", "30080"},
+        {"type NodePort without a nodePort",
+         "{name: a, type: NodePort, clusterIP: 10.96.0.1, ports: [{name: x, port: 80, nodePort: 30080}, "
+         "{name: y, port: 81}]}",
+         "services[0].ports[1].nodePort",
+         "required with type NodePort, on every port: twill does not allocate node ports", "{name: y"},
+        {"two nodePorts alike",
+         "{name: a, type: NodePort, clusterIP: 10.96.0.1, ports: [{name: x, port: 80, nodePort: 30080}, "
+         "{name: y, port: 81, nodePort: 30080}]}",
+         "services[0].ports[1].nodePort",
+         "duplicate nodePort TCP 30080 (also services[0].ports[0].nodePort)", "30080}]"},
+        {"an unnamed port among several",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{name: x, port: 80}, {port: 81}]}",
+         "services[0].ports[1].name", "required when a service has more than one port", "{port: 81}"},
+        {"two ports of one name",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{name: x, port: 80}, {name: x, port: 81}]}",
+         "services[0].ports[1].name", "duplicate port name 'x' (also services[0].ports[0].name)",
+         "x, port: 81"},
+        {"one port twice", "{name: a, clusterIP: 10.96.0.1, ports: [{name: x, port: 80}, {name: y, port: 80}]}",
+         "services[0].ports[1].port", "duplicate port TCP 80 (also services[0].ports[0].port)", "80}]"},
+        {"one number for TCP and UDP",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{name: x, port: 53}, {name: y, port: 53, protocol: UDP}]}",
+         "", "", ""},
+        {"an external IP in the pods' range",
+         "{name: a, clusterIP: 10.96.0.1, externalIPs: [172.25.9.9], ports: [{port: 80}]}",
+         "services[0].externalIPs[0]", "172.25.9.9 is inside cluster.clusterCIDR 172.25.0.0/16", "172"},
+        {"an external IP that is the clusterIP",
+         "{name: a, clusterIP: 10.96.0.1, externalIPs: [10.96.0.1], ports: [{port: 80}]}",
+         "services[0].externalIPs[0]", "10.96.0.1 is the service's clusterIP already", "10.96.0.1]"},
+        {"an external IP twice",
+         "{name: a, clusterIP: 10.96.0.1, externalIPs: [198.18.0.9, 198.18.0.9], ports: [{port: 80}]}",
+         "services[0].externalIPs[1]", "duplicate external IP 198.18.0.9 (also services[0].externalIPs[0])",
+         "198.18.0.9]"},
+        {"the node's address as external IP",
+         "{name: a, clusterIP: 10.96.0.1, externalIPs: [198.18.0.2], ports: [{port: 80}]}", "", "", ""},
+        {"Local traffic policy with nothing from outside",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], externalTrafficPolicy: Local}",
+         "services[0].externalTrafficPolicy",
+         "Local only concerns traffic from outside the cluster: it needs type NodePort or externalIPs",
+         "Local"},
+        {"Local traffic policy with external IPs",
+         "{name: a, clusterIP: 10.96.0.1, externalIPs: [198.18.0.9], ports: [{port: 80}], "
+         "externalTrafficPolicy: Local}",
+         "", "", ""},
+        {"one endpoint port for several ports",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{name: x, port: 80}, {name: y, port: 81}], "
+         "endpoints: [{ip: 172.25.1.5, port: 8080}]}",
+         "services[0].endpoints[0].port",
+         "the service has 2 ports, which one port cannot serve all of: give targetPort per port instead",
+         "8080"},
+        {"a loopback endpoint", "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], endpoints: [{ip: 127.0.0.1}]}",
+         "services[0].endpoints[0].ip", "127.0.0.1 is not a unicast address", "127.0.0.1"},
+        {"a multicast endpoint", "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], endpoints: [{ip: 239.1.1.1}]}",
+         "services[0].endpoints[0].ip", "239.1.1.1 is not a unicast address", "239.1.1.1"},
+        {"one endpoint twice",
+         "{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}], endpoints: [{ip: 172.25.1.5}, {ip: 172.25.1.5, port: 81}]}",
+         "services[0].endpoints[1].ip",
+         "duplicate endpoint 172.25.1.5 of service default/a (also services[0].endpoints[0].ip)",
+         "172.25.1.5, port"},
+    };
+    for (const row& rr : rows) {
+        INFO(rr.what);
+        const std::string text = with_service_cidr(std::string("services:\n  - ") + rr.item + "\n");
+        parse_result r = parse(text);
+        if (*rr.fragment == 0) {
+            INFO(all_errors(r));
+            CHECK(r.ok());
+            continue;
+        }
+        require_error_at(r, text, rr.path, rr.fragment, rr.marker);
+        INFO(all_errors(r));
+        CHECK(r.errors.size() == 1);
+    }
+
+    SECTION("without serviceCIDR: any unicast address outside the pods' and the node's") {
+        auto one = [](const std::string& ip) {
+            return parse(base_yaml + "services: [{name: a, clusterIP: " + ip + ", ports: [{port: 80}]}]\n");
+        };
+        CHECK(one("192.0.2.1").ok());
+        require_only_error(one("198.18.0.2"), "services[0].clusterIP",
+                           "198.18.0.2 is this node's address (node.ip)", 9, 33);
+        require_only_error(one("0.1.2.3"), "services[0].clusterIP", "is not a unicast address", 9, 33);
+        require_only_error(one("172.25.2.9"), "services[0].clusterIP", "inside cluster.clusterCIDR", 9, 33);
+    }
+    SECTION("a broken value is reported once") {
+        // The port is broken: neither the port name rule nor the endpoint's port rule piles on.
+        const std::string text = with_service_cidr(
+            "services:\n  - {name: a, clusterIP: 10.96.0.1, ports: [{port: x}], endpoints: [{ip: 172.25.1.5, port: 8080}]}\n");
+        require_only_error(parse(text), "services[0].ports[0].port", "'x' is not an integer", 11, 52);
+        // No clusterIP: not taken for headless.
+        const std::string none = with_service_cidr(
+            "services:\n  - {name: a, type: NodePort, externalIPs: [198.18.0.9], ports: [{port: 80}]}\n");
+        require_only_error(parse(none), "services[0].clusterIP", "required key is missing", 11, 5);
+    }
+}
+
+TEST_CASE("services: between services, slices and the node", "[config][services]") {
+    SECTION("names, frontends and node ports are unique") {
+        const std::string text = with_service_cidr(R"(services:
+  - {name: a, type: NodePort, clusterIP: 10.96.0.1, externalIPs: [198.18.0.100],
+     ports: [{port: 80, nodePort: 30080}]}
+  - {name: a, clusterIP: 10.96.0.2, ports: [{port: 80}]}
+  - {name: a, namespace: other, clusterIP: 10.96.0.1, ports: [{port: 81}]}
+  - {name: b, clusterIP: 10.96.0.1, ports: [{port: 80}]}
+  - {name: c, clusterIP: 10.96.0.3, externalIPs: [198.18.0.100], ports: [{port: 80}]}
+  - {name: d, type: NodePort, clusterIP: 10.96.0.4, ports: [{name: x, port: 80, nodePort: 30080},
+                                                            {name: y, port: 80, protocol: UDP, nodePort: 30080}]}
+  - {name: e, clusterIP: 10.96.0.5, externalIPs: [198.18.0.2], ports: [{port: 30080}]}
+)");
+        parse_result r = parse(text);
+        require_error_at(r, text, "services[1].name", "duplicate service default/a (also services[0].name)",
+                         "a, clusterIP: 10.96.0.2");
+        require_error_at(r, text, "services[3].clusterIP",
+                         "TCP 10.96.0.1:80 is already used by service default/a (services[0].clusterIP)",
+                         "10.96.0.1, ports: [{port: 80}]}\n  - {name: c");
+        require_error_at(r, text, "services[4].externalIPs[0]",
+                         "TCP 198.18.0.100:80 is already used by service default/a "
+                         "(services[0].externalIPs[0])",
+                         "198.18.0.100], ports: [{port: 80}]}\n  - {name: d");
+        require_error_at(r, text, "services[5].ports[0].nodePort",
+                         "nodePort TCP 30080 is already used by service default/a "
+                         "(services[0].ports[0].nodePort)",
+                         "30080},");
+        require_error_at(r, text, "services[6].externalIPs[0]",
+                         "TCP 198.18.0.2:30080 is already used by service default/a "
+                         "(services[0].ports[0].nodePort), a node port",
+                         "198.18.0.2]");
+        INFO(all_errors(r));
+        CHECK(r.errors.size() == 5);  // other/a shares 10.96.0.1 on another port; UDP 30080 is free
+    }
+    SECTION("EndpointSlices: their service, its ports, endpoints unique per service") {
+        const std::string text = with_service_cidr(R"(services:
+  - {name: a, clusterIP: 10.96.0.1, ports: [{name: http, port: 80}, {name: dns, port: 53, protocol: UDP}],
+     endpoints: [{ip: 172.25.1.5}]}
+endpointSlices:
+  - apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata: {name: a-1, labels: {kubernetes.io/service-name: a}}
+    addressType: IPv4
+    endpoints: [{addresses: [172.25.1.6]}, {addresses: [172.25.1.5]}]
+    ports: [{name: http, port: 8080}, {name: dns, port: 53}, {name: metrics, port: 9100}]
+  - apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata: {name: a-1, labels: {kubernetes.io/service-name: b}}
+    addressType: IPv4
+  - apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata: {name: a-2, namespace: other, labels: {kubernetes.io/service-name: a}}
+    addressType: IPv4
+  - apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata: {name: a-3, labels: {kubernetes.io/service-name: a}}
+    addressType: IPv4
+    endpoints: [{addresses: [172.25.1.6]}]
+)");
+        parse_result r = parse(text);
+        require_error_at(r, text, "endpointSlices[0].endpoints[1].addresses[0]",
+                         "duplicate endpoint 172.25.1.5 of service default/a (also services[0].endpoints[0].ip)",
+                         "172.25.1.5]}]");
+        require_error_at(r, text, "endpointSlices[0].ports[1].name",
+                         "port 'dns' is TCP here but UDP in service default/a", "dns, port: 53}");
+        require_error_at(r, text, "endpointSlices[0].ports[2].name",
+                         "port 'metrics' matches no port of service default/a (its ports: 'http' TCP, "
+                         "'dns' UDP)",
+                         "metrics, port");
+        require_error_at(r, text, "endpointSlices[1].metadata.name",
+                         "duplicate EndpointSlice default/a-1 (also endpointSlices[0].metadata.name)",
+                         "a-1, labels: {kubernetes.io/service-name: b");
+        require_error_at(r, text, "endpointSlices[1].metadata.labels.kubernetes.io/service-name",
+                         "service default/b does not exist", "b}}");
+        require_error_at(r, text, "endpointSlices[2].metadata.labels.kubernetes.io/service-name",
+                         "service other/a does not exist", "a}}\n    addressType: IPv4\n  - api");
+        require_error_at(r, text, "endpointSlices[3].endpoints[0].addresses[0]",
+                         "duplicate endpoint 172.25.1.6 of service default/a (also "
+                         "endpointSlices[0].endpoints[0].addresses[0])",
+                         "172.25.1.6]}]");
+        INFO(all_errors(r));
+        CHECK(r.errors.size() == 7);
+    }
+}
+
+TEST_CASE("services: Kubernetes manifests", "[config][services]") {
+    auto manifest = [](const std::string& spec, const std::string& metadata = "{name: web}") {
+        return with_service_cidr("services:\n  - apiVersion: v1\n    kind: Service\n    metadata: " +
+                                 metadata + "\n    spec:\n" + spec);
+    };
+    SECTION("accepted and ignored: status, metadata's bookkeeping, selector, hints") {
+        const std::string text = manifest(R"(      type: ClusterIP
+      clusterIPs: [10.96.0.7, "fd00::7"]
+      ports: [{name: http, port: 80, targetPort: http, appProtocol: http}]
+      selector: {app: web}
+      publishNotReadyAddresses: false
+      ipFamilies: [IPv4, IPv6]
+      ipFamilyPolicy: PreferDualStack
+      internalTrafficPolicy: Cluster
+    status: {loadBalancer: {}}
+)",
+                                          "{name: web, uid: x, labels: {a: b}, annotations: {twill.dev/scheduler: lc, other: x}, "
+                                          "managedFields: [{manager: kubectl}]}");
+        parse_result r = parse(text);
+        INFO(all_errors(r));
+        REQUIRE(r.ok());
+        const service& s = r.cfg.services[0];
+        CHECK(s.cluster_ip == ip4("10.96.0.7"));  // the first of clusterIPs
+        CHECK(s.sched == scheduler::lc);
+        CHECK(s.ports[0] == service_port{"http", proto_tcp, 80, 0, 0});
+        // Messages about it name the manifest's keys.
+        const source_pos& at = r.cfg.positions.at("services[0].spec.clusterIP");
+        CHECK(at.line == 16);
+        CHECK(at.column == 20);
+    }
+    SECTION("each error with the manifest's path") {
+        struct row {
+            const char* what;
+            std::string text;
+            const char* path;
+            const char* fragment;
+            const char* marker;
+        };
+        const row rows[] = {
+            {"another API version",
+             with_service_cidr("services:\n  - {apiVersion: apps/v1, kind: Service, metadata: {name: a}, "
+                               "spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}}\n"),
+             "services[0].apiVersion", "'apps/v1' is not the API version of a Service: expected v1", "apps/v1"},
+            {"a slice among services",
+             with_service_cidr("services:\n  - {apiVersion: v1, kind: EndpointSlice, metadata: {name: a}, "
+                               "spec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}}\n"),
+             "services[0].kind", "expected kind Service, got 'EndpointSlice'; EndpointSlices go in endpointSlices",
+             "EndpointSlice"},
+            {"no metadata",
+             with_service_cidr("services:\n  - {apiVersion: v1, kind: Service, spec: {clusterIP: 10.96.0.1, "
+                               "ports: [{port: 80}]}}\n"),
+             "services[0].metadata", "required key is missing", "{apiVersion"},
+            {"no name", manifest("      clusterIP: 10.96.0.1\n      ports: [{port: 80}]\n", "{namespace: a}"),
+             "services[0].metadata.name", "required key is missing", "{namespace"},
+            {"no spec",
+             with_service_cidr("services:\n  - {apiVersion: v1, kind: Service, metadata: {name: a}}\n"),
+             "services[0].spec", "required key is missing", "{apiVersion"},
+            {"a key no ServiceSpec has", manifest("      clusterIP: 10.96.0.1\n      ports: [{port: 80}]\n      endpoints: []\n"),
+             "services[0].spec.endpoints", "unknown key 'endpoints'", "endpoints"},
+            {"clusterIPs that disagree", manifest("      clusterIP: 10.96.0.1\n      clusterIPs: [10.96.0.2]\n      ports: [{port: 80}]\n"),
+             "services[0].spec.clusterIPs[0]",
+             "'10.96.0.2' disagrees with clusterIP '10.96.0.1': the first of clusterIPs is the clusterIP",
+             "10.96.0.2"},
+            {"two IPv4 clusterIPs", manifest("      clusterIPs: [10.96.0.1, 10.96.0.2]\n      ports: [{port: 80}]\n"),
+             "services[0].spec.clusterIPs[1]", "further clusterIPs may only be IPv6 ones", "10.96.0.2"},
+            {"a bad clusterIPs entry", manifest("      clusterIPs: [10.96.0.300]\n      ports: [{port: 80}]\n"),
+             "services[0].spec.clusterIPs[0]", "'10.96.0.300' is not an IPv4 address", "10.96.0.300"},
+            {"IPv6 only", manifest("      clusterIP: 10.96.0.1\n      ipFamilies: [IPv6]\n      ports: [{port: 80}]\n"),
+             "services[0].spec.ipFamilies", "an IPv6-only service is not supported", "[IPv6]"},
+            {"an address family Kubernetes lacks", manifest("      clusterIP: 10.96.0.1\n      ipFamilies: [IPv5]\n      ports: [{port: 80}]\n"),
+             "services[0].spec.ipFamilies[0]", "'IPv5' is not one of: IPv4, IPv6", "IPv5"},
+            {"internal Local traffic", manifest("      clusterIP: 10.96.0.1\n      internalTrafficPolicy: Local\n      ports: [{port: 80}]\n"),
+             "services[0].spec.internalTrafficPolicy", "Local (only this node's endpoints for traffic from pods) is not supported",
+             "Local"},
+            {"a scheduler annotation IPVS lacks",
+             manifest("      clusterIP: 10.96.0.1\n      ports: [{port: 80}]\n",
+                      "{name: web, annotations: {twill.dev/scheduler: fair}}"),
+             "services[0].metadata.annotations.twill.dev/scheduler", "'fair' is not one of: rr, wrr, lc, sh, mh",
+             "fair"},
+            {"a rule: clusterIP outside serviceCIDR", manifest("      clusterIP: 10.0.0.1\n      ports: [{port: 80}]\n"),
+             "services[0].spec.clusterIP", "10.0.0.1 is outside cluster.serviceCIDR", "10.0.0.1"},
+            {"a rule: clusterIP taken from clusterIPs", manifest("      clusterIPs: [10.0.0.1]\n      ports: [{port: 80}]\n"),
+             "services[0].spec.clusterIP", "10.0.0.1 is outside cluster.serviceCIDR", "10.0.0.1"},
+            {"a rule: node port type", manifest("      clusterIP: 10.96.0.1\n      ports: [{port: 80, nodePort: 30000}]\n"),
+             "services[0].spec.ports[0].nodePort", "only a service of type NodePort has node ports", "30000"},
+        };
+        for (const row& rr : rows) {
+            INFO(rr.what);
+            parse_result r = parse(rr.text);
+            require_error_at(r, rr.text, rr.path, rr.fragment, rr.marker);
+            INFO(all_errors(r));
+            CHECK(r.errors.size() == 1);
+        }
+    }
+}
+
+TEST_CASE("EndpointSlices: each key", "[config][services]") {
+    auto slice = [](const std::string& body,
+                    const std::string& metadata = "{name: a-1, labels: {kubernetes.io/service-name: a}}") {
+        return with_service_cidr(
+            "services: [{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}]}]\n"
+            "endpointSlices:\n  - apiVersion: discovery.k8s.io/v1\n    kind: EndpointSlice\n"
+            "    metadata: " + metadata + "\n" + body);
+    };
+    SECTION("conditions: absent ready is ready; a terminating endpoint is ready while serving") {
+        parse_result r = parse(slice(R"(    addressType: IPv4
+    ports: [{name: "", port: 8080, protocol: TCP, appProtocol: http}]
+    endpoints:
+      - {addresses: [172.25.1.5], nodeName: n2, zone: z, hints: {forZones: []}, targetRef: {kind: Pod}}
+      - {addresses: [172.25.1.6], conditions: {ready: false}}
+      - {addresses: [172.25.1.7], conditions: {ready: false, serving: true, terminating: true}}
+      - {addresses: [172.25.1.8], conditions: {ready: false, serving: false, terminating: true}}
+)"));
+        INFO(all_errors(r));
+        REQUIRE(r.ok());
+        const endpoint_slice& s = r.cfg.endpoint_slices[0];
+        CHECK(s.service == "a");
+        CHECK(s.ports == std::vector<slice_port>{{"", proto_tcp, 8080}});
+        REQUIRE(s.endpoints.size() == 4);
+        CHECK(s.endpoints[0] == endpoint{ip4("172.25.1.5"), 0, 1, true, false});
+        CHECK(s.endpoints[1] == endpoint{ip4("172.25.1.6"), 0, 1, false, false});
+        CHECK(s.endpoints[2] == endpoint{ip4("172.25.1.7"), 0, 1, true, true});
+        CHECK(s.endpoints[3] == endpoint{ip4("172.25.1.8"), 0, 1, false, true});
+    }
+    struct row {
+        const char* what;
+        std::string text;
+        const char* path;
+        const char* fragment;
+        const char* marker;
+    };
+    const row rows[] = {
+        {"an older API version",
+         slice("    addressType: IPv4\n").replace(slice("").find("discovery.k8s.io/v1"), 19,
+                                             "discovery.k8s.io/v1beta1"),
+         "endpointSlices[0].apiVersion",
+         "'discovery.k8s.io/v1beta1' is not the API version of a EndpointSlice: expected discovery.k8s.io/v1",
+         "discovery.k8s.io/v1beta1"},
+        {"no labels", slice("    addressType: IPv4\n", "{name: a-1, uid: x}"),
+         "endpointSlices[0].metadata.labels.kubernetes.io/service-name", "required label is missing",
+         "{name: a-1"},
+        {"no service label", slice("    addressType: IPv4\n", "{name: a-1, labels: {app: a}}"),
+         "endpointSlices[0].metadata.labels.kubernetes.io/service-name",
+         "required label is missing: it names the service whose endpoints these are", "{app: a}"},
+        {"IPv6", slice("    addressType: IPv6\n"), "endpointSlices[0].addressType",
+         "IPv6 slices are not supported: twill is IPv4-only", "IPv6"},
+        {"FQDN", slice("    addressType: FQDN\n"), "endpointSlices[0].addressType",
+         "FQDN slices are not supported", "FQDN"},
+        {"no address type", slice("    endpoints: []\n"), "endpointSlices[0].addressType",
+         "required key is missing", "apiVersion: discovery"},
+        {"two addresses", slice("    addressType: IPv4\n    endpoints: [{addresses: [172.25.1.5, 172.25.1.6]}]\n"),
+         "endpointSlices[0].endpoints[0].addresses", "2 addresses; an IPv4 endpoint has exactly one",
+         "[172.25.1.5"},
+        {"no address", slice("    addressType: IPv4\n    endpoints: [{addresses: []}]\n"),
+         "endpointSlices[0].endpoints[0].addresses", "0 addresses", "[]"},
+        {"a bad address", slice("    addressType: IPv4\n    endpoints: [{addresses: [fd00::1]}]\n"),
+         "endpointSlices[0].endpoints[0].addresses[0]", "'fd00::1' is not an IPv4 address", "fd00::1"},
+        {"a broadcast address", slice("    addressType: IPv4\n    endpoints: [{addresses: [255.255.255.255]}]\n"),
+         "endpointSlices[0].endpoints[0].addresses[0]", "is not a unicast address", "255"},
+        {"a condition that is not a boolean",
+         slice("    addressType: IPv4\n    endpoints: [{addresses: [172.25.1.5], conditions: {ready: True}}]\n"),
+         "endpointSlices[0].endpoints[0].conditions.ready", "'True' is not a boolean", "True"},
+        {"an endpoint key Kubernetes lacks",
+         slice("    addressType: IPv4\n    endpoints: [{addresses: [172.25.1.5], weight: 2}]\n"),
+         "endpointSlices[0].endpoints[0].weight", "unknown key 'weight'", "weight"},
+        {"a port without a number", slice("    addressType: IPv4\n    ports: [{name: \"\"}]\n"),
+         "endpointSlices[0].ports[0].port", "required key is missing", "{name: \"\"}"},
+        {"two unnamed ports", slice("    addressType: IPv4\n    ports: [{port: 1}, {port: 2}]\n"),
+         "endpointSlices[0].ports[1].name", "duplicate port name '' (unnamed) (also endpointSlices[0].ports[0].name)",
+         "{port: 2}"},
+    };
+    for (const row& rr : rows) {
+        INFO(rr.what);
+        parse_result r = parse(rr.text);
+        require_error_at(r, rr.text, rr.path, rr.fragment, rr.marker);
+        INFO(all_errors(r));
+        CHECK(r.errors.size() == 1);
+    }
+}
+
+TEST_CASE("conntrack settings", "[config][services]") {
+    parse_result d = parse(base_yaml);
+    CHECK(d.cfg.conntrack == conntrack_config{});
+    const std::string text = base_yaml + "conntrack: {capacity: 1023, tcpTimeout: 2592001, udpTimeout: 5}\n";
+    parse_result r = parse(text);
+    require_error_at(r, text, "conntrack.capacity", "1023 is out of range 1024..16777216", "1023");
+    require_error_at(r, text, "conntrack.tcpTimeout", "2592001 is out of range 1..2592000", "2592001");
+    CHECK(r.errors.size() == 2);
+    CHECK(r.cfg.conntrack.udp_timeout == 5);
+    require_only_error(parse(base_yaml + "conntrack: {tcpFinTimout: 3}\n"), "conntrack.tcpFinTimout",
+                       "did you mean 'tcpFinTimeout'?", 9, 13);
+}
+
+TEST_CASE("objects to apply: lists, one manifest, or a List of them", "[config][services]") {
+    auto objects = [](const std::string& text) { return parse_objects_yaml(text, "t.yaml"); };
+    const std::string service = R"(apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: shop}
+spec: {clusterIP: 10.96.0.5, ports: [{port: 80}]}
+)";
+    const std::string slice = R"(apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: web-1, namespace: shop, labels: {kubernetes.io/service-name: web}}
+addressType: IPv4
+endpoints: [{addresses: [172.25.1.5]}]
+ports: [{port: 8080}]
+)";
+    SECTION("the objects' lists") {
+        parse_result r = objects("services: [{name: a, clusterIP: 10.96.0.1, ports: [{port: 80}]}]\n"
+                                 "endpointSlices: []\n");
+        INFO(all_errors(r));
+        REQUIRE(r.ok());
+        CHECK(r.cfg.services.size() == 1);
+        require_only_error(objects("conntrack: {capacity: 2048}\n"), "conntrack",
+                           "unknown key 'conntrack'; expected one of: nodes, pods, services, endpointSlices",
+                           1, 1);
+    }
+    SECTION("one Service") {
+        parse_result r = objects(service);
+        INFO(all_errors(r));
+        REQUIRE(r.ok());
+        REQUIRE(r.cfg.services.size() == 1);
+        CHECK(r.cfg.services[0].ns == "shop");
+        CHECK(r.cfg.service_origins[0].path.empty());
+        CHECK(r.cfg.service_origins[0].manifest);
+        CHECK(r.cfg.positions.at("spec.clusterIP").line == 4);
+    }
+    SECTION("one EndpointSlice") {
+        parse_result r = objects(slice);
+        INFO(all_errors(r));
+        REQUIRE(r.ok());
+        REQUIRE(r.cfg.endpoint_slices.size() == 1);
+        CHECK(r.cfg.endpoint_slices[0].service == "web");
+    }
+    SECTION("a List, as kubectl get -o yaml prints several objects") {
+        auto indent = [](const std::string& s) {
+            std::string out;
+            bool first = true;
+            for (size_t at = 0; at < s.size();) {
+                size_t end = s.find('\n', at);
+                out += (first ? "- " : "  ") + s.substr(at, end - at + 1);
+                first = false;
+                at = end + 1;
+            }
+            return out;
+        };
+        const std::string text = "apiVersion: v1\nkind: List\nmetadata: {resourceVersion: \"\"}\nitems:\n" +
+                                 indent(service) + indent(slice) +
+                                 "- {apiVersion: apps/v1, kind: Deployment, metadata: {name: web}}\n";
+        parse_result r = objects(text);
+        require_only_error(r, "items[2].kind",
+                           "kind 'Deployment' cannot be applied: expected Service or EndpointSlice",
+                           where(text, "Deployment").first, where(text, "Deployment").second);
+        REQUIRE(r.cfg.services.size() == 1);
+        REQUIRE(r.cfg.endpoint_slices.size() == 1);
+        CHECK(r.cfg.service_origins[0].path == "items[0]");
+        CHECK(r.cfg.slice_origins[0].path == "items[1]");
+        // A mistake inside an item has the item's path.
+        std::string bad = text;
+        bad.replace(bad.find("port: 8080"), 10, "port: 0");
+        require_error(objects(bad), "items[1].ports[0].port", "0 is out of range 1..65535",
+                      where(bad, "port: 0").first, where(bad, "port: 0").second + 6);
+    }
+    SECTION("kinds that cannot be applied") {
+        require_only_error(objects("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n"), "kind",
+                           "kind 'Pod' cannot be applied: expected Service or EndpointSlice, or a List of them",
+                           2, 7);
+        require_only_error(objects("apiVersion: v1\nmetadata: {name: a}\n"), "kind",
+                           "required key is missing", 1, 1);
+        parse_result empty = objects("");
+        REQUIRE(empty.errors.size() == 1);
+        CHECK_THAT(empty.errors[0].message,
+                   Catch::Contains("nodes, pods, services or endpointSlices, or a Service, "
+                                   "EndpointSlice or List manifest"));
+    }
+}
+
 TEST_CASE("no input makes the parser throw", "[config]") {
     std::vector<std::string> inputs = {
         "[",
@@ -512,9 +1179,25 @@ TEST_CASE("no input makes the parser throw", "[config]") {
         }
         inputs.push_back(s);
     }
-    // Mutations of a valid file reach deeper than random bytes.
-    for (int i = 0; i < 300; ++i) {
-        std::string s = base_yaml;
+    // Mutations of valid files reach deeper than random bytes.
+    const std::string services = with_service_cidr(R"(services:
+  - {name: a, type: NodePort, clusterIP: 10.96.0.1, ports: [{name: x, port: 80, nodePort: 30080}],
+     endpoints: [{ip: 172.25.1.5, weight: 2}]}
+  - apiVersion: v1
+    kind: Service
+    metadata: {name: b, annotations: {twill.dev/scheduler: mh}}
+    spec: {clusterIPs: [10.96.0.2], ports: [{name: y, port: 53, protocol: UDP}]}
+endpointSlices:
+  - apiVersion: discovery.k8s.io/v1
+    kind: EndpointSlice
+    metadata: {name: b-1, labels: {kubernetes.io/service-name: b}}
+    addressType: IPv4
+    endpoints: [{addresses: [172.25.1.6], conditions: {ready: true}}]
+    ports: [{name: y, port: 53, protocol: UDP}]
+)");
+    REQUIRE(parse(services).ok());
+    for (int i = 0; i < 600; ++i) {
+        std::string s = i % 2 ? services : base_yaml;
         for (int k = 0; k < 3; ++k) {
             s[rng() % s.size()] = alphabet[rng() % alphabet.size()];
         }
@@ -526,5 +1209,6 @@ TEST_CASE("no input makes the parser throw", "[config]") {
         for (const error& e : r.errors) {
             CHECK_FALSE(e.message.empty());
         }
+        REQUIRE_NOTHROW(r = parse_objects_yaml(in, "fuzz.yaml"));
     }
 }

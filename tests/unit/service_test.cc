@@ -2,7 +2,10 @@
 // from YAML, checked field by field in both directions.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <map>
+
+#include <rte_hash_crc.h>
 
 #include "control/api_services.h"
 #include "control/schedule.h"
@@ -441,8 +444,7 @@ TEST_CASE("service: hairpin, a pod reaching itself through its service", "[servi
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
-TEST_CASE("service: UDP without a checksum keeps none; fragments to a frontend are dropped",
-          "[service]") {
+TEST_CASE("service: UDP without a checksum keeps none", "[service]") {
     svc_node node(node_with(R"(
   - name: dns
     clusterIP: 10.96.0.10
@@ -456,12 +458,51 @@ TEST_CASE("service: UDP without a checksum keeps none; fragments to a frontend a
     REQUIRE(out.size() == 1);
     CHECK(tuple_at(out[0].bytes, 64).dst == ip4("172.25.1.2"));
     CHECK(at<net::udp_hdr>(out[0].bytes, 84).checksum == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
 
-    out = node.pod(pod_b1_port, pkt().eth(gw, pod_b1_mac)
-                                    .ipv4(ip4("172.25.2.2"), ip4("10.96.0.10"), {.frag = 0x2000})
-                                    .udp(5354, 53).payload(40).bytes());
-    CHECK(out.empty());
-    CHECK(node.drops(drop::service_fragment) == 1);
+TEST_CASE("service: fragments follow their first fragment; an overlapping first fragment is refused",
+          "[service]") {
+    svc_node node(node_with(R"(
+  - name: dns
+    clusterIP: 10.96.0.10
+    ports: [{protocol: UDP, port: 53}]
+    endpoints: [{ip: 172.25.1.2}]
+)"));
+    auto frag = [&](uint16_t id, uint16_t frag_field, std::vector<uint8_t> l4) {
+        return pkt().eth(gw, pod_b1_mac)
+            .ipv4(ip4("172.25.2.2"), ip4("10.96.0.10"), {.id = id, .frag = frag_field})
+            .raw(l4).bytes();
+    };
+    auto udp_proto = [](std::vector<uint8_t> f) {
+        f[14 + 9] = 17;
+        f[14 + 10] = f[14 + 11] = 0;
+        const uint16_t c = uint16_t(~net::raw_checksum(&f[14], 20));
+        std::memcpy(&f[14 + 10], &c, 2);
+        return f;
+    };
+    // First fragment: UDP header (5353 -> 53, checksum 0) and 16 bytes; MF set.
+    std::vector<uint8_t> first = {0x14, 0xe9, 0x00, 0x35, 0x00, 0x30, 0x00, 0x00};
+    first.resize(24, 0xab);
+    auto out = node.pod(pod_b1_port, udp_proto(frag(7, 0x2000, first)));
+    REQUIRE(out.size() == 1);
+    CHECK(tuple_at(out[0].bytes, 64).dst == ip4("172.25.1.2"));
+    // The later fragment (offset 24 bytes) carries no ports, and follows it.
+    out = node.pod(pod_b1_port, udp_proto(frag(7, 3, std::vector<uint8_t>(24, 0xcd))));
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == underlay_port);
+    const auto& inner = at<net::ipv4_hdr>(out[0].bytes, 64);
+    CHECK(inner.dst_addr() == ip4("172.25.1.2"));
+    CHECK(net::raw_checksum(&inner, 20) == 0xffff);
+    // Another first fragment of the same datagram with other ports: refused.
+    std::vector<uint8_t> rewrite = first;
+    rewrite[3] = 0x36;
+    CHECK(node.pod(pod_b1_port, udp_proto(frag(7, 0x2000, rewrite))).empty());
+    CHECK(node.drops(drop::fragment_attack) == 1);
+    // A later fragment whose first was never seen is not translated: it goes where its
+    // own header says (the VIP, which is routed nowhere here).
+    CHECK(node.pod(pod_b1_port, udp_proto(frag(8, 3, std::vector<uint8_t>(24, 0xcd)))).empty());
+    CHECK(node.drops(drop::no_route) == 1);
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
@@ -486,6 +527,45 @@ TEST_CASE("service: a full connection table still gives new flows a backend", "[
         CHECK(tuple_at(a[0].bytes, 64).dst == tuple_at(b[0].bytes, 64).dst);
     }
     CHECK(node.counters().ct_full.get() == 40);
+    // Their replies are un-NATed by the backend's service, without a record.
+    auto out = node.from_a1("172.25.1.2", 8080, "172.25.2.2", 20000, ack);
+    REQUIRE(out.size() == 1);
+    tuple t = tuple_at(out[0].bytes, 14);
+    CHECK(t.src == ip4("10.96.0.10"));
+    CHECK(t.sport == 80);
+    check_checksums(out[0].bytes, 14);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("service: SCTP ports are translated and the CRC32c redone", "[service]") {
+    // RFC 3720 B.4's check value: CRC32c("123456789") = 0xe3069283.
+    const char* digits = "123456789";
+    CHECK(~rte_hash_crc(digits, 9, 0xffffffff) == 0xe3069283u);
+    svc_node node(node_with(R"(
+  - name: sig
+    clusterIP: 10.96.0.10
+    ports: [{protocol: SCTP, port: 3868, targetPort: 3869}]
+    endpoints: [{ip: 172.25.1.2}]
+)"));
+    // SCTP common header (ports, verification tag, checksum) and an INIT chunk.
+    std::vector<uint8_t> sctp = {0x9c, 0x40, 0x0f, 0x1c, 0, 0, 0, 0, 0, 0, 0, 0,
+                                 1, 0, 0, 20, 0x11, 0x22, 0x33, 0x44, 0, 1, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1};
+    const uint32_t crc = ~rte_hash_crc(sctp.data(), sctp.size(), 0xffffffff);
+    std::memcpy(&sctp[8], &crc, 4);
+    std::vector<uint8_t> f = pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("10.96.0.10")).raw(sctp).bytes();
+    f[14 + 9] = 132;
+    f[14 + 10] = f[14 + 11] = 0;
+    const uint16_t ipsum = uint16_t(~net::raw_checksum(&f[14], 20));
+    std::memcpy(&f[14 + 10], &ipsum, 2);
+    auto out = node.pod(pod_b1_port, f);
+    REQUIRE(out.size() == 1);
+    std::vector<uint8_t> got(out[0].bytes.begin() + 84, out[0].bytes.end());
+    REQUIRE(got.size() == sctp.size());
+    CHECK(port_at(got, 2) == 3869);
+    uint32_t stored;
+    std::memcpy(&stored, &got[8], 4);
+    std::memset(&got[8], 0, 4);
+    CHECK(stored == ~rte_hash_crc(got.data(), got.size(), 0xffffffff));
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
