@@ -59,8 +59,7 @@ pods: [{name: pod, ip: 172.25.2.2, port: "pod", mac: "0a:00:00:00:02:02"}]
 constexpr mac_addr pod_mac{{0x0a, 0x00, 0x00, 0x00, 0x02, 0x02}};
 constexpr mac_addr remote_mac{{0x02, 0x00, 0x00, 0x00, 0x01, 0x01}};
 constexpr unsigned in_flight = 512;
-constexpr uint32_t sweep_budget = 256;      // dataplane/worker/worker.cc's, once a millisecond
-constexpr uint32_t ct_capacity = 1u << 20;  // config::conntrack_config's default
+constexpr uint32_t sweep_budget = 256;  // dataplane/worker/worker.cc's, once a millisecond
 
 struct options {
     unsigned trials = 5;
@@ -68,6 +67,7 @@ struct options {
     uint64_t new_flows = 500'000;  // per new-flow trial; at most 3/4 of the table
     unsigned frame = 60;
     std::vector<uint32_t> sizes{10, 1000, 10000, 100000};
+    uint32_t ct_capacity = 1u << 20;  // config::conntrack_config's default
     std::string json;
 };
 
@@ -82,31 +82,38 @@ std::string runtime_dir;  // the EAL's files, removed on every exit
 
 // ---- the node --------------------------------------------------------------------------
 
-config::node_file make_config(uint32_t n) {
-    config::parse_result parsed = config::parse_yaml(node_yaml, "bench");
-    if (!parsed.ok()) {
-        fail(config::to_string(parsed.errors.front()));
+std::string ip4_text(uint32_t a) {
+    return fmt::format("{}.{}.{}.{}", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff, a & 0xff);
+}
+
+// The node file with N services in the compact form, as an operator would write them.
+std::string node_file_text(uint32_t n, uint32_t ct_capacity) {
+    std::string y = node_yaml;
+    y += fmt::format("conntrack: {{capacity: {}}}\n", ct_capacity);
+    if (n == 0) {
+        return y;
     }
-    config::node_file cfg = std::move(parsed.cfg);
-    cfg.conntrack.capacity = ct_capacity;
-    cfg.services.reserve(n);
+    y += "services:\n";
     for (uint32_t s = 0; s < n; ++s) {
-        config::service svc;
-        svc.name = fmt::format("svc-{}", s);
-        svc.cluster_ip = ip4_addr{service_vip(s)};
-        svc.ports.push_back({"", config::proto_udp, service_port, target_port(s), 0});
-        svc.sched = config::scheduler::rr;
+        y += fmt::format(
+            "  - {{name: svc-{}, clusterIP: {}, scheduler: rr, ports: [{{protocol: UDP, "
+            "port: {}, targetPort: {}}}], endpoints: [",
+            s, ip4_text(service_vip(s)), service_port, target_port(s));
         for (unsigned j = 0; j < endpoints_per_service; ++j) {
-            config::endpoint ep;
-            ep.ip = ip4_addr{endpoint_ip(s, j)};
-            svc.endpoints.push_back(ep);
+            y += fmt::format("{}{{ip: {}}}", j ? ", " : "", ip4_text(endpoint_ip(s, j)));
         }
-        cfg.services.push_back(std::move(svc));
+        y += "]}\n";
     }
-    if (std::vector<config::error> errors = config::validate(cfg); !errors.empty()) {
-        fail(fmt::format("{} services do not validate: {}", n, config::to_string(errors.front())));
+    return y;
+}
+
+config::node_file make_config(uint32_t n, uint32_t ct_capacity) {
+    config::parse_result parsed = config::parse_yaml(node_file_text(n, ct_capacity), "bench");
+    if (!parsed.ok()) {
+        fail(fmt::format("{} services: {} (and {} more errors)", n,
+                         config::to_string(parsed.errors.front()), parsed.errors.size() - 1));
     }
-    return cfg;
+    return std::move(parsed.cfg);
 }
 
 struct ports {
@@ -119,17 +126,24 @@ struct bench_node {
     node_params params;
     std::unique_ptr<node_state> state;
     uint32_t clock_s = 1;  // connection-timeout seconds; moved on to expire everything
-    double install_s = 0;
+    double parse_s = 0;    // the node file, parsed and validated
+    double install_s = 0;  // node_state built from it: every table published
 };
 
-std::unique_ptr<bench_node> make_node(uint32_t n, const ports& p) {
-    const config::node_file cfg = make_config(n);
+double seconds_since(std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+std::unique_ptr<bench_node> make_node(uint32_t n, uint32_t ct_capacity, const ports& p) {
     auto node = std::make_unique<bench_node>();
+    const auto t_parse = std::chrono::steady_clock::now();
+    const config::node_file cfg = make_config(n, ct_capacity);
+    node->parse_s = seconds_since(t_parse);
     node->params = make_params(cfg, p.underlay, p.underlay_mac, rte_get_tsc_hz());
     const auto t0 = std::chrono::steady_clock::now();
     node->state = std::make_unique<node_state>(
         cfg, node->params, std::map<std::string, uint16_t>{{"pod", p.pod}}, nullptr);
-    node->install_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    node->install_s = seconds_since(t0);
     node->state->learned().neighbours[0].mac.set(remote_mac);
     // Every service installed with its 10 endpoints, or the figures would be of rejects.
     const service_table& table = node->state->services();
@@ -279,7 +293,7 @@ void forget_connections(bench_node& node, rte_mempool* pool) {
     auto ctx = make_ctx(node, counters, pool);
     node.clock_s += 1'000'000;
     ctx->now_s = node.clock_s;
-    conntrack_sweep(*ctx, ct_capacity);
+    conntrack_sweep(*ctx, ctx->ct->capacity());
     if (ctx->ct->size() != 0) {
         fail(fmt::format("{} connections left after expiring all", ctx->ct->size()));
     }
@@ -338,7 +352,7 @@ struct series {
 
 struct size_result {
     uint32_t n;
-    double install_s;
+    double parse_s, install_s;
     uint64_t new_flows;  // per new-flow trial
     series plain, hit, fresh;
 };
@@ -369,8 +383,8 @@ std::string cpu_model() {
 
 size_result measure(uint32_t n, const ports& p, rte_mempool* pool, const options& opt,
                     const std::vector<uint8_t>& tpl) {
-    std::unique_ptr<bench_node> node = make_node(n, p);
-    size_result r{n, node->install_s, 0, {}, {}, {}};
+    std::unique_ptr<bench_node> node = make_node(n, opt.ct_capacity, p);
+    size_result r{n, node->parse_s, node->install_s, 0, {}, {}, {}};
     generator plain{traffic::plain, n, tpl};
     generator hit{traffic::hit, n, tpl};
     auto run = [&](mode m, generator& g, uint64_t packets, traffic kind) {
@@ -527,6 +541,8 @@ int main(int argc, char** argv) {
             opt.packets = std::stoull(next());
         } else if (a == "--new-flows") {
             opt.new_flows = std::stoull(next());
+        } else if (a == "--ct-capacity") {
+            opt.ct_capacity = uint32_t(std::stoul(next()));
         } else if (a == "--sizes") {
             opt.sizes = parse_sizes(next());
         } else if (a == "--huge") {
@@ -538,13 +554,16 @@ int main(int argc, char** argv) {
         } else {
             fmt::print(stderr,
                        "usage: twill-service-bench [--trials N] [--packets N] [--new-flows N] "
-                       "[--sizes 10,1000,10000,100000] [--huge] [--lcore-cpu CPU] [--json FILE]\n");
+                       "[--sizes 10,1000,10000,100000] [--ct-capacity N] [--huge] [--lcore-cpu "
+                       "CPU] [--json FILE]\n");
             return 2;
         }
     }
     if (opt.trials < 1 || opt.packets < 100'000 || opt.new_flows < 10'000 ||
-        opt.new_flows > ct_capacity / 4 * 3 || opt.sizes.empty()) {
-        fail("--trials >= 1, --packets >= 100000, --new-flows 10000..786432, --sizes not empty");
+        opt.new_flows > opt.ct_capacity / 4 * 3 || opt.sizes.empty()) {
+        fail(
+            "--trials >= 1, --packets >= 100000, --new-flows 10000..3/4 of --ct-capacity, --sizes "
+            "not empty");
     }
     if (!huge) {
         eal.insert(eal.begin() + 1, {"--no-huge", "-m", "512"});
@@ -569,15 +588,16 @@ int main(int argc, char** argv) {
     fmt::print(
         "twill-service-bench: {}, {}, TSC {:.2f} GHz, {} memory, net_ring loopbacks, {}-byte "
         "frames, {} trials x {} packets, {} new flows per trial, {} services of {} endpoints, "
-        "{} conntrack-hit flows\n",
+        "{} conntrack-hit flows, conntrack capacity {}\n",
         cpu_model(), rte_version(), double(rte_get_tsc_hz()) / 1e9, huge ? "hugepage" : "no-huge",
         opt.frame, opt.trials, opt.packets, opt.new_flows, fmt::join(opt.sizes, "/"),
-        endpoints_per_service, default_hit_flows);
+        endpoints_per_service, default_hit_flows, opt.ct_capacity);
     std::vector<size_result> results;
     results.push_back(measure(0, p, pool, opt, tpl));
     for (uint32_t n : opt.sizes) {
         results.push_back(measure(n, p, pool, opt, tpl));
-        fmt::print("  {} services installed in {:.2f} s, measured\n", n, results.back().install_s);
+        fmt::print("  {} services: node file parsed in {:.2f} s, installed in {:.2f} s, measured\n",
+                   n, results.back().parse_s, results.back().install_s);
         std::fflush(stdout);
     }
     print_results(results, opt);
@@ -591,8 +611,9 @@ int main(int argc, char** argv) {
             opt.new_flows);
         for (size_t i = 0; i < results.size(); ++i) {
             const size_result& r = results[i];
-            json += fmt::format("{}{{\"services\": {}, \"install_s\": {:.3f}, \"plain\": {}",
-                                i ? ", " : "", r.n, r.install_s, json_series(r.plain));
+            json += fmt::format(
+                "{}{{\"services\": {}, \"parse_s\": {:.3f}, \"install_s\": {:.3f}, \"plain\": {}",
+                i ? ", " : "", r.n, r.parse_s, r.install_s, json_series(r.plain));
             if (r.n > 0) {
                 json += fmt::format(", \"hit\": {}, \"new\": {}", json_series(r.hit),
                                     json_series(r.fresh));
