@@ -32,6 +32,7 @@
 #include <rte_version.h>
 
 #include "bench/service_flows.h"
+#include "bench/service_report.h"
 #include "control/build_tables.h"
 #include "control/eal.h"
 #include "control/node_state.h"
@@ -64,7 +65,7 @@ constexpr uint32_t sweep_budget = 256;  // dataplane/worker/worker.cc's, once a 
 struct options {
     unsigned trials = 5;
     uint64_t packets = 5'000'000;
-    uint64_t new_flows = 500'000;  // per new-flow trial; at most 3/4 of the table
+    uint64_t new_flows = 200'000;  // per new-flow trial; at most 3/4 of the table
     unsigned frame = 60;
     std::vector<uint32_t> sizes{10, 1000, 10000, 100000};
     uint32_t ct_capacity = 1u << 20;  // config::conntrack_config's default
@@ -314,69 +315,8 @@ void check_counters(traffic kind, const trial& t, const worker_counters& c, uint
     }
 }
 
-// ---- statistics and output ---------------------------------------------------------------
-
-struct stats {
-    double median, min, max;
-};
-
-stats summarize(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front(), v.back()};
-}
-
-std::string fmt_stats(const std::vector<double>& v, int digits = 1, bool bold = false) {
-    const stats s = summarize(v);
-    const char* b = bold ? "**" : "";
-    return fmt::format("{}{:.{}f}{} ({:.{}f}-{:.{}f})", b, s.median, digits, b, s.min, digits,
-                       s.max, digits);
-}
-
-// One scenario's trials: io and twill cycles/pkt, twill Mpps, cost over io, own cost.
-struct series {
-    std::vector<double> io, twill, mpps, cost, own;
-
-    void add(const trial& io_t, const trial& tw_t) {
-        io.push_back(io_t.cycles_per_packet);
-        twill.push_back(tw_t.cycles_per_packet);
-        mpps.push_back(tw_t.mpps);
-        cost.push_back(tw_t.cycles_per_packet - io_t.cycles_per_packet);
-    }
-    void own_over(const series& plain) {
-        for (size_t t = 0; t < cost.size(); ++t) {
-            own.push_back(cost[t] - plain.cost[t]);
-        }
-    }
-};
-
-struct size_result {
-    uint32_t n;
-    double parse_s, install_s;
-    uint64_t new_flows;  // per new-flow trial
-    series plain, hit, fresh;
-};
-
-std::string json_list(const std::vector<double>& v) {
-    return fmt::format("[{:.2f}]", fmt::join(v, ", "));
-}
-
-std::string json_series(const series& s) {
-    return fmt::format(
-        "{{\"io_cycles\": {}, \"twill_cycles\": {}, \"twill_mpps\": {}, \"cost_cycles\": {}, "
-        "\"own_cycles\": {}}}",
-        json_list(s.io), json_list(s.twill), json_list(s.mpps), json_list(s.cost),
-        json_list(s.own));
-}
-
-std::string cpu_model() {
-    std::ifstream in("/proc/cpuinfo");
-    for (std::string line; std::getline(in, line);) {
-        if (line.rfind("model name", 0) == 0) {
-            return line.substr(line.find(':') + 2);
-        }
-    }
-    return "unknown CPU";
+void add(series& s, const trial& io, const trial& tw) {
+    s.add(io.cycles_per_packet, tw.cycles_per_packet, tw.mpps);
 }
 
 // ---- one size ----------------------------------------------------------------------------
@@ -413,10 +353,10 @@ size_result measure(uint32_t n, const ports& p, rte_mempool* pool, const options
     run(mode::twill, plain, opt.packets / 10, traffic::plain);
     for (unsigned t = 0; t < opt.trials; ++t) {
         const trial io_p = run(mode::io, plain, opt.packets, traffic::plain);
-        r.plain.add(io_p, run(mode::twill, plain, opt.packets, traffic::plain));
+        add(r.plain, io_p, run(mode::twill, plain, opt.packets, traffic::plain));
         if (n > 0) {
             const trial io_h = run(mode::io, hit, opt.packets, traffic::hit);
-            r.hit.add(io_h, run(mode::twill, hit, opt.packets, traffic::hit));
+            add(r.hit, io_h, run(mode::twill, hit, opt.packets, traffic::hit));
         }
     }
     if (n == 0) {
@@ -434,7 +374,7 @@ size_result measure(uint32_t n, const ports& p, rte_mempool* pool, const options
     for (unsigned t = 0; t < opt.trials; ++t) {
         forget_connections(*node, pool);
         const trial io_n = run(mode::io, fresh, flows, traffic::fresh);
-        r.fresh.add(io_n, run(mode::twill, fresh, flows, traffic::fresh));
+        add(r.fresh, io_n, run(mode::twill, fresh, flows, traffic::fresh));
     }
     r.fresh.own_over(r.plain);
     return r;
@@ -455,48 +395,14 @@ ports ring_ports(rte_mempool* pool) {
     return p;
 }
 
-void print_results(const std::vector<size_result>& results, const options& opt) {
-    const double ghz = double(rte_get_tsc_hz()) / 1e9;
-    fmt::print(
-        "\n| services | scenario | io fwd cycles/pkt | twill cycles/pkt | twill Mpps | twill cost "
-        "over io "
-        "(cycles/pkt) | service's own cost (cycles/pkt) |\n|---|---|---|---|---|---|---|\n");
-    for (const size_result& r : results) {
-        auto row = [&](const char* name, const series& s) {
-            fmt::print("| {} | {} | {} | {} | {} | {} | {} |\n", r.n, name, fmt_stats(s.io),
-                       fmt_stats(s.twill), fmt_stats(s.mpps, 2),
-                       fmt_stats(s.cost, 1, s.own.empty()),
-                       s.own.empty() ? "-" : fmt_stats(s.own, 1, true));
-        };
-        row(r.n == 0 ? "plain encap (node without services)" : "plain encap", r.plain);
-        if (r.n > 0) {
-            row("service, conntrack hit", r.hit);
-            row("service, new flow", r.fresh);
+std::string cpu_model() {
+    std::ifstream in("/proc/cpuinfo");
+    for (std::string line; std::getline(in, line);) {
+        if (line.rfind("model name", 0) == 0) {
+            return line.substr(line.find(':') + 2);
         }
     }
-    fmt::print(
-        "\n| services | new flow: cycles over io | ns | new flows/s per core | service's own: "
-        "cycles | ns |\n"
-        "|---|---|---|---|---|---|\n");
-    for (const size_result& r : results) {
-        if (r.n == 0) {
-            continue;
-        }
-        std::vector<double> ns, rate, own_ns;
-        for (size_t t = 0; t < r.fresh.cost.size(); ++t) {
-            ns.push_back(r.fresh.cost[t] / ghz);
-            rate.push_back(1e3 / ns.back());  // millions per second
-            own_ns.push_back(r.fresh.own[t] / ghz);
-        }
-        fmt::print("| {} | {} | {} | {} M | {} | {} |\n", r.n, fmt_stats(r.fresh.cost),
-                   fmt_stats(ns, 1, true), fmt_stats(rate, 2), fmt_stats(r.fresh.own),
-                   fmt_stats(own_ns, 1, true));
-    }
-    fmt::print(
-        "\nmedian (min-max) over {} trials of {} packets ({} per new-flow trial); cost = twill - "
-        "io and "
-        "own = cost - plain encap's, paired per trial; ns at the TSC's {:.2f} GHz\n",
-        opt.trials, opt.packets, results.back().new_flows, ghz);
+    return "unknown CPU";
 }
 
 std::vector<uint32_t> parse_sizes(const std::string& s) {
@@ -600,28 +506,15 @@ int main(int argc, char** argv) {
                    n, results.back().parse_s, results.back().install_s);
         std::fflush(stdout);
     }
-    print_results(results, opt);
+    print_tables(results, opt.trials, opt.packets, double(rte_get_tsc_hz()) / 1e9);
 
     if (!opt.json.empty()) {
-        std::string json = fmt::format(
-            "{{\"cpu\": \"{}\", \"dpdk\": \"{}\", \"tsc_hz\": {}, \"hugepages\": {}, \"frame\": "
-            "{}, "
-            "\"trials\": {}, \"packets\": {}, \"new_flows\": {}, \"sizes\": [",
-            cpu_model(), rte_version(), rte_get_tsc_hz(), huge, opt.frame, opt.trials, opt.packets,
-            opt.new_flows);
-        for (size_t i = 0; i < results.size(); ++i) {
-            const size_result& r = results[i];
-            json += fmt::format(
-                "{}{{\"services\": {}, \"parse_s\": {:.3f}, \"install_s\": {:.3f}, \"plain\": {}",
-                i ? ", " : "", r.n, r.parse_s, r.install_s, json_series(r.plain));
-            if (r.n > 0) {
-                json += fmt::format(", \"hit\": {}, \"new\": {}", json_series(r.hit),
-                                    json_series(r.fresh));
-            }
-            json += "}";
-        }
-        json += "]}\n";
-        std::ofstream(opt.json) << json;
+        std::ofstream(opt.json) << results_json(
+            results,
+            fmt::format("\"cpu\": \"{}\", \"dpdk\": \"{}\", \"tsc_hz\": {}, \"hugepages\": "
+                        "{}, \"frame\": {}, \"trials\": {}, \"packets\": {}, \"new_flows\": {}",
+                        cpu_model(), rte_version(), rte_get_tsc_hz(), huge, opt.frame, opt.trials,
+                        opt.packets, opt.new_flows));
     }
     const unsigned in_use = rte_mempool_in_use_count(pool);
     detach_port(p.underlay);

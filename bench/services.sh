@@ -81,19 +81,30 @@ def k_rate(n, scenario):
     return f"{1e3 / kernel[(n, scenario)][3]:.2f}" if (n, scenario) in kernel else "-"
 
 
-print("| services | hit: twill own | hit: kernel own | new flow: twill own | new flow: kernel own "
+bare = next(s for s in twill["sizes"] if s["services"] == 0)["plain"]["cost_cycles"]
+
+
+def over_bare(cost):  # over plain encap on a node without services, paired per trial
+    return ns([c - b for c, b in zip(cost, bare)])
+
+
+print("| services | hit: twill own | twill over no-service node | kernel own "
+      "| new flow: twill own | twill over no-service node | kernel own "
       "| new flows/s per core (M): twill | kernel |")
-print("|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|")
 for s in twill["sizes"]:
     n = s["services"]
     if n == 0:
         continue
-    print(f"| {n} | **{ns(s['hit']['own_cycles'])}** | {k(n, 'hit', 'own')} "
-          f"| **{ns(s['new']['own_cycles'])}** | {k(n, 'new', 'own')} "
+    print(f"| {n} | **{ns(s['hit']['own_cycles'])}** | {over_bare(s['hit']['cost_cycles'])} "
+          f"| {k(n, 'hit', 'own')} | **{ns(s['new']['own_cycles'])}** "
+          f"| {over_bare(s['new']['cost_cycles'])} | {k(n, 'new', 'own')} "
           f"| {rate(s['new']['twill_cycles'])} | {k_rate(n, 'new')} |")
 print()
-print("own = ns per packet over the same path's plain forwarding: twill's over plain encap (io "
-      "excluded), the kernel's over plain routing of the same frames without a ruleset. New flows/s "
-      "per core: the whole loop on one core, each side's generator included (twill: in-process over "
-      "net_ring; kernel: twill-pktgen's af_packet sendto, which also runs the kernel's forwarding).")
+print("own = ns per packet over the same path's plain forwarding: twill's over plain encap on the "
+      "same node (io excluded; that plain packet already pays a conntrack and frontend miss), or "
+      "over plain encap on a node without services; the kernel's over plain routing of the same "
+      "frames without a ruleset (no conntrack). New flows/s per core: the whole loop on one core, "
+      "each side's generator included (twill: in-process over net_ring; kernel: twill-pktgen's "
+      "af_packet sendto, which also runs the kernel's forwarding).")
 EOF
