@@ -139,9 +139,15 @@ public:
 private:
     // Protocol 0 is never a frontend's: the tombstone cannot be a key.
     static constexpr uint64_t tombstone = 1ull << 8;
+    // A full 64-bit mix (murmur3's finalizer): keys differ in few bits (consecutive
+    // addresses, one port), and a weaker hash left long probe chains at 100k services.
     static uint32_t hash(uint64_t k) {
-        k *= 0x9e3779b97f4a7c15ull;
-        return uint32_t(k >> 32) ^ uint32_t(k >> 7);
+        k ^= k >> 33;
+        k *= 0xff51afd7ed558ccdull;
+        k ^= k >> 33;
+        k *= 0xc4ceb9fe1a85ec53ull;
+        k ^= k >> 33;
+        return uint32_t(k);
     }
 
     uint32_t mask_;
