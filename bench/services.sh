@@ -18,7 +18,7 @@ packets=5000000
 sizes="10 1000 10000 100000"
 kernel_sizes="10 1000 10000"
 seconds=1
-build="build-b"
+build="build"
 while (($#)); do
   case $1 in
     --trials) trials=$2; shift 2 ;;
