@@ -6,6 +6,20 @@
 
 namespace twill {
 
+bool service_took(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
+                  uint32_t total_len, origin from) {
+    switch (service_input(ctx, m, ip, header_len, total_len, from)) {
+        case svc_verdict::pass:
+            return false;
+        case svc_verdict::rewritten:
+            route_ipv4(ctx, m, ip, ip->header_length(), ip->total_length.get(), origin::nat);
+            return true;
+        case svc_verdict::consumed:
+            return true;
+    }
+    return true;
+}
+
 void deliver_local(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t pod) {
     if (ip->ttl <= 1) [[unlikely]] {
         icmp_error(ctx, m, ip, icmp::time_exceeded, icmp::code_ttl, 0, drop::ttl_expired);
@@ -80,16 +94,9 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {
     }
     // Replies of connections this node translated: to a local client, the node's
     // kernel, or a client on the underlay.
-    if (services_active(ctx)) {
-        switch (service_input(ctx, m, ip, ip->header_length(), total_len, origin::overlay)) {
-            case svc_verdict::pass:
-                break;
-            case svc_verdict::rewritten:
-                route_ipv4(ctx, m, ip, ip->header_length(), ip->total_length.get(), origin::nat);
-                return;
-            case svc_verdict::consumed:
-                return;
-        }
+    if (services_active(ctx) &&
+        service_took(ctx, m, ip, ip->header_length(), total_len, origin::overlay)) {
+        return;
     }
     ip4_addr dst = ip->dst_addr();
     if (!p.pod_cidr.contains(dst)) [[unlikely]] {

@@ -20,6 +20,12 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos);
 void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
                 uint32_t total_len, origin from);
 
+// The service stage for a packet that is not routed from here on otherwise: true when it
+// took the packet (sent or dropped it, or translated it and routed it on), false when the
+// packet is not a service's and the caller goes on with it.
+bool service_took(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
+                  uint32_t total_len, origin from);
+
 // A configured pod MAC is enforced; an unconfigured one is learned from `src`.
 inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_addr& src) {
     learned_mac& mac = ctx.learned->pod_macs[pod.state];

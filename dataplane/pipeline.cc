@@ -58,16 +58,7 @@ bool underlay_service(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_
         ctx.drop_packet(m, drop::fragment_attack);
         return true;
     }
-    switch (service_input(ctx, m, ip, header_len, total_len, origin::underlay)) {
-        case svc_verdict::pass:
-            return false;
-        case svc_verdict::rewritten:
-            route_ipv4(ctx, m, ip, ip->header_length(), ip->total_length.get(), origin::nat);
-            return true;
-        case svc_verdict::consumed:
-            return true;
-    }
-    return true;
+    return service_took(ctx, m, ip, header_len, total_len, origin::underlay);
 }
 
 void underlay_ipv4(pipeline_ctx& ctx, rte_mbuf* m) {
@@ -215,14 +206,8 @@ void host_frame(pipeline_ctx& ctx, rte_mbuf* m) {
             return;
         }
         trim_to(m, sizeof(net::eth_hdr) + total_len);
-        switch (service_input(ctx, m, ip, header_len, total_len, origin::host)) {
-            case svc_verdict::pass:
-                break;
-            case svc_verdict::rewritten:
-                route_ipv4(ctx, m, ip, ip->header_length(), ip->total_length.get(), origin::nat);
-                return;
-            case svc_verdict::consumed:
-                return;
+        if (service_took(ctx, m, ip, header_len, total_len, origin::host)) {
+            return;
         }
     }
     ctx.counters->host_to_underlay.add();
