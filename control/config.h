@@ -53,14 +53,103 @@ struct remote_node {
     bool operator==(const remote_node&) const = default;
 };
 
+// A named port of one of the pod's containers (`containerPorts`), which NetworkPolicy
+// ports may name.
+struct container_port {
+    std::string name;
+    uint8_t protocol = 6;  // TCP
+    uint16_t port = 0;
+
+    bool operator==(const container_port&) const = default;
+};
+
+using label_map = std::map<std::string, std::string>;
+
 struct pod {
     std::string name;
     std::string ns = "default";
     ip4_addr ip;
     std::string port;             // DPDK devargs; empty = a pod on another node
     std::optional<mac_addr> mac;  // learned from the pod's traffic when absent
+    label_map labels;             // policy selectors' input
+    std::vector<container_port> container_ports;
 
     bool operator==(const pod&) const = default;
+};
+
+// A namespace and its labels (policy namespaceSelectors' input). Every namespace also
+// carries `kubernetes.io/metadata.name: <name>`, as the API server sets it; a namespace a
+// pod or policy names without listing it has that label only.
+struct namespace_def {
+    std::string name;
+    label_map labels;  // as written, without the automatic label
+
+    bool operator==(const namespace_def&) const = default;
+};
+
+// NetworkPolicy (networking.k8s.io/v1), parsed from verbatim manifests.
+struct label_requirement {
+    enum class op : uint8_t { in, not_in, exists, does_not_exist };
+    std::string key;
+    op oper = op::in;
+    std::vector<std::string> values;  // empty for exists / does_not_exist
+
+    bool operator==(const label_requirement&) const = default;
+};
+
+// matchLabels AND matchExpressions; an empty selector selects everything.
+struct label_selector {
+    label_map match_labels;
+    std::vector<label_requirement> match_expressions;
+
+    bool operator==(const label_selector&) const = default;
+};
+
+struct ip_block {
+    ip4_prefix cidr;  // host bits clear
+    std::vector<ip4_prefix> except;  // each strictly inside cidr
+
+    bool operator==(const ip_block&) const = default;
+};
+
+// One entry of from/to: podSelector and/or namespaceSelector (both = AND), or ipBlock.
+struct policy_peer {
+    std::optional<label_selector> pod_selector;
+    std::optional<label_selector> namespace_selector;
+    std::optional<ip_block> block;
+
+    bool operator==(const policy_peer&) const = default;
+};
+
+struct policy_port {
+    uint8_t protocol = 6;              // TCP when absent
+    std::optional<uint16_t> port;      // numeric; none and no name = every port
+    std::string name;                  // a named port, resolved per pod
+    std::optional<uint16_t> end_port;  // port..end_port, numeric port only
+
+    bool operator==(const policy_port&) const = default;
+};
+
+// A rule allows traffic from/to any of its peers on any of its ports; an empty peer list
+// is every address, an empty port list every port.
+struct policy_rule {
+    std::vector<policy_peer> peers;
+    std::vector<policy_port> ports;
+
+    bool operator==(const policy_rule&) const = default;
+};
+
+struct network_policy {
+    std::string name;
+    std::string ns = "default";
+    label_selector pod_selector;  // in ns; empty = every pod of ns
+    // policyTypes; when absent: Ingress, plus Egress when egress rules are given.
+    bool ingress = true;
+    bool egress = false;
+    std::vector<policy_rule> ingress_rules;  // empty with ingress = deny all ingress
+    std::vector<policy_rule> egress_rules;
+
+    bool operator==(const network_policy&) const = default;
 };
 
 // Services (kube-proxy's job). The compact form of the design's Configuration section
@@ -164,6 +253,9 @@ struct node_file {
     // Parallel to services and endpoint_slices.
     std::vector<object_origin> service_origins;
     std::vector<object_origin> slice_origins;
+    std::vector<namespace_def> namespaces;
+    std::vector<network_policy> network_policies;
+    bool cut_denied_connections = true;  // policy.cutEstablished: re-check on tightening
 
     // Where each key path was written, for error messages of later checks.
     std::map<std::string, source_pos> positions;
