@@ -214,7 +214,9 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
                     reverse.emplace(frontend_map::key(b.ip, e->proto, b.port), slot);
                 }
             }
-            retired.push_back(table_.set_entry(slot, std::move(e)));
+            for (retired_ptr& r : table_.set_entry(slot, std::move(e))) {
+                retired.push_back(std::move(r));
+            }
             // A key another service held until this change (objects may trade values in
             // one change) is taken over; the other's withdrawal leaves it alone.
             if (auto o = owner_.find(f.key); o == owner_.end() || o->second != slot) {
@@ -229,7 +231,9 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
             table_.unmap_frontend(fkey);
             owner_.erase(o);
         }
-        retired.push_back(table_.set_entry(slot, nullptr));
+        for (retired_ptr& r : table_.set_entry(slot, nullptr)) {
+            retired.push_back(std::move(r));
+        }
         freed_frontends_.push_back(slot);
     }
     for (const auto& r : rec.reverse) {
@@ -258,7 +262,7 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
 void service_publisher::after_grace() {
     for (uint32_t slot : ended_backends_) {
         backend_state& b = table_.backend(slot);
-        b.gen.fetch_add(1, std::memory_order_relaxed);
+        table_.end_backend(slot);
         b.active.store(0, std::memory_order_relaxed);
         b.inactive.store(0, std::memory_order_relaxed);
         free_backends_.push_back(slot);

@@ -21,12 +21,19 @@ void prefetch_next(rte_mbuf** pkts, uint16_t i, uint16_t n) {
     }
 }
 
-// Sorts a burst by ethertype into the IPv4 and ARP stages; the lambdas inline.
-template <typename Ipv4, typename Arp>
+// How far ahead of its packet the service stage's connection lookup is started.
+constexpr uint16_t lookahead = 2;
+
+// Sorts a burst by ethertype into the IPv4 and ARP stages; the lambdas inline. `ahead`
+// runs on the packet `lookahead` places further on.
+template <typename Ipv4, typename Arp, typename Ahead>
 void by_ethertype(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n, drop other, Ipv4&& ipv4,
-                  Arp&& arp) {
+                  Arp&& arp, Ahead&& ahead) {
     for (uint16_t i = 0; i < n; ++i) {
         prefetch_next(pkts, i, n);
+        if (i + lookahead < n) {
+            ahead(pkts[i + lookahead]);
+        }
         rte_mbuf* m = pkts[i];
         if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
             ctx.drop_packet(m, drop::eth_truncated);
@@ -299,7 +306,14 @@ void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
     by_ethertype(
         ctx, pkts, n, drop::underlay_other_ethertype,
         [&](rte_mbuf* m) { underlay_ipv4(ctx, m); },
-        [&](rte_mbuf* m) { arp_underlay_input(ctx, m); });
+        [&](rte_mbuf* m) { arp_underlay_input(ctx, m); },
+        [&](const rte_mbuf* m) {
+            // The inner frame of VXLAN (outer header without options), else node ports.
+            const auto* eth = rte_pktmbuf_mtod(m, const uint8_t*);
+            const bool vxlan = m->data_len >= 64 && eth[23] == net::ip_proto_udp &&
+                               eth[14] == 0x45 && (eth[36] << 8 | eth[37]) == ctx.params->vxlan_port;
+            service_lookahead(ctx, m, vxlan ? 64 : 14);
+        });
 }
 
 void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
@@ -313,7 +327,8 @@ void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
     by_ethertype(
         ctx, pkts, n, drop::pod_other_ethertype,
         [&](rte_mbuf* m) { pod_ipv4(ctx, pod, m); },
-        [&](rte_mbuf* m) { arp_pod_input(ctx, pod, m); });
+        [&](rte_mbuf* m) { arp_pod_input(ctx, pod, m); },
+        [&](const rte_mbuf* m) { service_lookahead(ctx, m, 14); });
 }
 
 void drop_parked(pipeline_ctx& ctx) {

@@ -23,6 +23,7 @@
 #include <memory>
 
 #include <rte_hash_crc.h>
+#include <rte_prefetch.h>
 
 namespace twill {
 
@@ -67,7 +68,9 @@ struct alignas(64) ct_entry {
     flow_key orig;                     // client -> frontend, as received
     flow_key reply;                    // backend -> client, or -> the SNAT address and port
     uint32_t backend = 0;              // slot in backend_states
-    uint32_t backend_gen = 0;          // the slot's generation when chosen
+    uint16_t backend_gen = 0;          // the slot's generation when chosen (low bits)
+    uint16_t checked = 0;              // service_table::epoch() when the backend was last
+                                       // seen alive (low bits)
     uint32_t frontend = 0;             // slot of the service frontend, for listings
     ct_state state = ct_state::free;
     uint8_t flags = 0;
@@ -117,6 +120,8 @@ public:
         return {};
     }
     hit find(const flow_key& k) const { return find(k, hash_flow(k)); }
+    // Where find(k, h) starts, for a lookahead a few packets before it.
+    void prefetch(uint32_t h) const { rte_prefetch0(&index_[h & mask_]); }
 
     ct_entry& entry(uint32_t e) { return entries_[e]; }
     const ct_entry& entry(uint32_t e) const { return entries_[e]; }
@@ -125,6 +130,9 @@ public:
     uint32_t allocate() {
         if (nfree_ == 0) {
             return no_entry;
+        }
+        if (nfree_ > 1) {
+            rte_prefetch0_write(&entries_[free_[nfree_ - 2]]);  // the next connection's
         }
         return free_[--nfree_];
     }

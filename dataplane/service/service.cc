@@ -102,7 +102,7 @@ void account(const pipeline_ctx& ctx, const ct_entry& e, int32_t delta) {
         return;
     }
     backend_state& b = ctx.services->backend(e.backend);
-    if (b.gen.load(std::memory_order_relaxed) != e.backend_gen) {
+    if (uint16_t(b.gen.load(std::memory_order_relaxed)) != e.backend_gen) {
         return;  // the slot went to another backend
     }
     std::atomic<int32_t>& n = e.state == ct_state::established ? b.active : b.inactive;
@@ -295,7 +295,7 @@ int affine_backend(pipeline_ctx& ctx, const service_entry& svc, const flow_key& 
     }
     ct_entry& a = ctx.ct->entry(h.entry);
     const backend_state& b = ctx.services->backend(a.backend);
-    if (expired(ctx, a) || b.gen.load(std::memory_order_relaxed) != a.backend_gen ||
+    if (expired(ctx, a) || uint16_t(b.gen.load(std::memory_order_relaxed)) != a.backend_gen ||
         b.weight.load(std::memory_order_relaxed) == 0) {
         forget(ctx, h.entry);
         return -1;
@@ -325,7 +325,7 @@ void remember_affinity(pipeline_ctx& ctx, const service_entry& svc, const flow_k
     a.orig = ak;
     a.reply = flow_key{b.ip, 0, b.port, 0, k.proto, flow_key::affinity, 0};
     a.backend = b.state;
-    a.backend_gen = ctx.services->backend(b.state).gen.load(std::memory_order_relaxed);
+    a.backend_gen = uint16_t(ctx.services->backend(b.state).gen.load(std::memory_order_relaxed));
     a.frontend = svc.slot;
     a.state = ct_state::affinity;
     a.flags = 0;
@@ -427,7 +427,10 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
         }
     }
     ent.backend = be.state;
-    ent.backend_gen = ctx.services->backend(be.state).gen.load(std::memory_order_relaxed);
+    // The epoch first: a backend ended after it is seen by the generation, or checked
+    // again at the next epoch.
+    ent.checked = uint16_t(ctx.services->epoch());
+    ent.backend_gen = uint16_t(ctx.services->backend(be.state).gen.load(std::memory_order_relaxed));
     ent.frontend = svc.slot;
     ent.state = l4.proto == net::ip_proto_tcp ? ct_state::syn : ct_state::datagram;
     ent.flags = uint8_t((snat ? ct_entry::snat : 0) | (from == origin::underlay ? ct_entry::from_underlay : 0));
@@ -487,7 +490,7 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
     }
     const ct_entry& e = ctx.ct->entry(h.entry);
     if (expired(ctx, e) ||
-        ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed) != e.backend_gen) {
+        uint16_t(ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed)) != e.backend_gen) {
         ctx.drop_packet(m, drop::service_backend_gone);
         return svc_verdict::consumed;
     }
@@ -554,6 +557,11 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
         ctx.drop_packet(m, drop::fragment_attack);  // a service datagram's header, other ports
         return svc_verdict::consumed;
     }
+    // Only a frontend, a backend or the masquerade address can be in a connection.
+    if (!ctx.services->may_match(k.src, k.dst, proto, k.sport, k.dport) &&
+        k.dst != net::bswap(ctx.params->pod_cidr.addr.value)) {
+        return svc_verdict::pass;
+    }
     conntrack& ct = *ctx.ct;
     if (ct.size() != 0) {
         const conntrack::hit h = ct.find(k, hash_flow(k));
@@ -564,8 +572,18 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
             ct_entry& e = ct.entry(h.entry);
             const uint8_t flags = proto == net::ip_proto_tcp ? l4p[13] : 0;
             const bool opens = (flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn;
-            const bool gone = ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed) !=
-                              e.backend_gen;
+            // The backend's slot is read only when a backend has ended since this
+            // connection last looked.
+            bool gone = false;
+            if (const uint16_t epoch = uint16_t(ctx.services->epoch()); e.checked != epoch) [[unlikely]] {
+                gone = uint16_t(ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed)) !=
+                       e.backend_gen;
+                if (!gone) {
+                    ct.write_begin(e);
+                    e.checked = epoch;
+                    ct.write_end(e);
+                }
+            }
             if (expired(ctx, e) || gone ||
                 (opens && !h.reply && (e.state == ct_state::fin || e.state == ct_state::closed))) {
                 forget(ctx, h.entry);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include <rte_mbuf.h>
 
@@ -34,6 +35,32 @@ enum class svc_verdict : uint8_t {
 // Whether the stage has anything to do: a frontend, or a connection to translate.
 inline bool services_active(const pipeline_ctx& ctx) {
     return !ctx.services->empty() || ctx.ct->size() != 0;
+}
+
+// A couple of packets ahead of service_input: when the frame carries a TCP, UDP or SCTP
+// tuple in an IPv4 header at `ip_off` that the service filter lets through, the line of
+// the connection index its lookup starts at, so the lookup does not wait for memory.
+inline void service_lookahead(const pipeline_ctx& ctx, const rte_mbuf* m, uint32_t ip_off) {
+    if (ctx.ct->size() == 0 || m->data_len < ip_off + 24) {
+        return;
+    }
+    const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, ip_off);
+    const uint8_t proto = ip[9];
+    const uint32_t hl = (ip[0] & 15u) * 4;
+    if (ip[-2] != 0x08 || ip[-1] != 0x00 || m->data_len < ip_off + hl + 4 ||
+        (proto != net::ip_proto_tcp && proto != net::ip_proto_udp && proto != 132)) {
+        return;
+    }
+    flow_key k;
+    std::memcpy(&k.src, ip + 12, 4);
+    std::memcpy(&k.dst, ip + 16, 4);
+    std::memcpy(&k.sport, ip + hl, 2);
+    std::memcpy(&k.dport, ip + hl + 2, 2);
+    k.proto = proto;
+    if (ctx.services->may_match(k.src, k.dst, proto, k.sport, k.dport) ||
+        k.dst == net::bswap(ctx.params->pod_cidr.addr.value)) {
+        ctx.ct->prefetch(hash_flow(k));
+    }
 }
 
 // `ip` is an accepted IPv4 packet of `total_len` bytes behind the Ethernet header.

@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include <rte_debug.h>
+#include <rte_prefetch.h>
 
 namespace twill {
 
@@ -26,7 +27,9 @@ service_table::service_table()
       map_owner_(std::make_unique<frontend_map>(1024)),
       map_(map_owner_.get()),
       reverse_owner_(std::make_unique<frontend_map>(1024)),
-      reverse_(reverse_owner_.get()) {}
+      reverse_(reverse_owner_.get()),
+      filter_owner_(std::make_unique<key_filter>(1u << 16)),
+      filter_(filter_owner_.get()) {}
 
 service_table::~service_table() {
     for (uint32_t i = 0; i < frontend_capacity; ++i) {
@@ -37,12 +40,59 @@ service_table::~service_table() {
     std::free(rr_);
 }
 
-retired_ptr service_table::set_entry(uint32_t slot, std::unique_ptr<const service_entry> e) {
+namespace {
+
+template <typename F>
+void keys_of(const service_entry& e, F&& f) {
+    f(frontend_map::key(e.vip, e.proto, e.port));
+    for (const service_backend& b : e.backends) {
+        f(frontend_map::key(b.ip, e.proto, b.port));
+    }
+}
+
+}  // namespace
+
+void service_table::prefetch_filter(uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport,
+                                    uint16_t dport) const {
+    const key_filter* f = filter_.load(std::memory_order_acquire);
+    rte_prefetch0(f->where(frontend_map::key(dst, proto, dport)));
+    rte_prefetch0(f->where(frontend_map::key(src, proto, sport)));
+}
+
+std::vector<retired_ptr> service_table::set_entry(uint32_t slot,
+                                                  std::unique_ptr<const service_entry> e) {
+    std::vector<retired_ptr> retired;
+    if (e) {
+        const uint32_t keys = uint32_t(1 + e->backends.size());
+        if (uint64_t(filter_keys_ + keys) * 8 > filter_owner_->bits()) {
+            // Rebuilt from the entries in the table (dropping keys that went away) at 16
+            // bits per key, and swapped in.
+            uint32_t live = keys;
+            for (uint32_t i = 0; i < frontend_capacity; ++i) {
+                if (const service_entry* x = entries_[i].load(std::memory_order_relaxed)) {
+                    live += uint32_t(1 + x->backends.size());
+                }
+            }
+            auto next = std::make_unique<key_filter>(uint32_t(std::min<uint64_t>(uint64_t(live) * 16, 1u << 31)));
+            filter_keys_ = 0;
+            for (uint32_t i = 0; i < frontend_capacity; ++i) {
+                if (const service_entry* x = entries_[i].load(std::memory_order_relaxed); x != nullptr) {
+                    keys_of(*x, [&](uint64_t k) { next->set(k); ++filter_keys_; });
+                }
+            }
+            filter_.store(next.get(), std::memory_order_release);
+            retired.push_back(std::shared_ptr<const key_filter>(std::move(filter_owner_)));
+            filter_owner_ = std::move(next);
+        }
+        keys_of(*e, [&](uint64_t k) { filter_owner_->set(k); });
+        filter_keys_ += keys;
+    }
     const service_entry* old = entries_[slot].exchange(e.release(), std::memory_order_acq_rel);
     frontends_.store(frontends_.load(std::memory_order_relaxed) + (old == nullptr) -
                          (entries_[slot].load(std::memory_order_relaxed) == nullptr),
                      std::memory_order_relaxed);
-    return retired_ptr(old, [](const void* p) { delete static_cast<const service_entry*>(p); });
+    retired.push_back(retired_ptr(old, [](const void* p) { delete static_cast<const service_entry*>(p); }));
+    return retired;
 }
 
 retired_ptr service_table::map_into(std::unique_ptr<frontend_map>& owner,

@@ -6,7 +6,13 @@
 //
 // Backends also have a slot in backend_states, which outlives entries: the generation
 // that connection tracking checks (a removed backend's connections end), the weight that
-// new connections see, and the active/inactive connection counts ipvsadm shows.
+// new connections see, and the active/inactive connection counts ipvsadm shows. A table
+// epoch, bumped whenever a backend ends, lets a connection skip that check (and the
+// backend's cache line) while nothing has ended since it last looked.
+//
+// A filter over every frontend and backend (address, protocol, port) tells the workers
+// which packets can belong to a service connection at all, so that other traffic never
+// touches the connection table.
 #pragma once
 
 #include <atomic>
@@ -157,6 +163,44 @@ private:
     uint32_t live_ = 0;
 };
 
+// A Bloom filter with one hash: a bitmap over the 64-bit keys of frontend_map. Bits are
+// only ever set (a removed key is a false positive until the next rebuild), by the one
+// writer; readers test them without ordering, as a key is set before the entry that
+// makes it reachable is published.
+class key_filter {
+public:
+    explicit key_filter(uint32_t bits)
+        : mask_(std::bit_ceil(std::max<uint32_t>(bits, 512)) / 64 - 1),
+          words_(new std::atomic<uint64_t>[mask_ + 1]) {
+        for (uint32_t i = 0; i <= mask_; ++i) {
+            words_[i].store(0, std::memory_order_relaxed);
+        }
+    }
+    bool test(uint64_t k) const {
+        const uint64_t h = mix(k);
+        return words_[(h >> 6) & mask_].load(std::memory_order_relaxed) >> (h & 63) & 1;
+    }
+    const void* where(uint64_t k) const { return &words_[(mix(k) >> 6) & mask_]; }
+    void set(uint64_t k) {
+        const uint64_t h = mix(k);
+        std::atomic<uint64_t>& w = words_[(h >> 6) & mask_];
+        w.store(w.load(std::memory_order_relaxed) | uint64_t(1) << (h & 63), std::memory_order_relaxed);
+    }
+    uint32_t bits() const { return (mask_ + 1) * 64; }
+
+private:
+    static uint64_t mix(uint64_t k) {
+        k ^= k >> 33;
+        k *= 0xff51afd7ed558ccdull;
+        k ^= k >> 33;
+        k *= 0xc4ceb9fe1a85ec53ull;
+        return k ^ (k >> 33);
+    }
+
+    uint32_t mask_;
+    std::unique_ptr<std::atomic<uint64_t>[]> words_;
+};
+
 class service_table {
 public:
     static constexpr uint32_t frontend_capacity = 1u << 20;
@@ -183,11 +227,31 @@ public:
         return reverse_.load(std::memory_order_acquire)->find(frontend_map::key(ip_raw, proto, port_raw));
     }
     backend_state& backend(uint32_t slot) const { return backends_[slot]; }
+    // Bumped (after the slot's generation) whenever a backend ends.
+    uint32_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+    // Whether a packet with this tuple (network order) may be a frontend's or a
+    // backend's: its destination a frontend, or its source a backend.
+    bool may_match(uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport, uint16_t dport) const {
+        const key_filter* f = filter_.load(std::memory_order_acquire);
+        return f->test(frontend_map::key(dst, proto, dport)) ||
+               f->test(frontend_map::key(src, proto, sport));
+    }
+    void prefetch_filter(uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport,
+                         uint16_t dport) const;
     // Round-robin position of a frontend, advanced by the worker that schedules.
     std::atomic<uint32_t>& rr_next(uint32_t slot) const { return rr_[slot]; }
 
     // Writer (the control thread). Each returns what workers may still read.
-    [[nodiscard]] retired_ptr set_entry(uint32_t slot, std::unique_ptr<const service_entry> e);
+    // set_entry also admits the entry's frontend and backends to the filter, which it
+    // rebuilds larger when it gets crowded (at most 1 key per 8 bits).
+    [[nodiscard]] std::vector<retired_ptr> set_entry(uint32_t slot,
+                                                     std::unique_ptr<const service_entry> e);
+    // Ends a backend slot: its connections see a new generation.
+    void end_backend(uint32_t slot) {
+        backends_[slot].gen.fetch_add(1, std::memory_order_relaxed);
+        epoch_.fetch_add(1, std::memory_order_release);
+    }
+    uint32_t filter_bits() const { return filter_owner_->bits(); }
     [[nodiscard]] retired_ptr map_frontend(uint64_t key, uint32_t slot) {
         return map_into(map_owner_, map_, key, slot);
     }
@@ -212,6 +276,10 @@ private:
     std::unique_ptr<frontend_map> reverse_owner_;
     std::atomic<const frontend_map*> reverse_;
     std::atomic<uint32_t> frontends_{0};
+    std::atomic<uint32_t> epoch_{0};
+    std::unique_ptr<key_filter> filter_owner_;
+    std::atomic<const key_filter*> filter_;
+    uint32_t filter_keys_ = 0;  // keys set since the last rebuild, repeats included
 };
 
 }  // namespace twill

@@ -624,3 +624,48 @@ TEST_CASE("service: a cluster address on the plain underlay is not a client", "[
     CHECK(node.counters().ct_created.get() == 0);
     REQUIRE_NO_LEAKED_MBUFS();
 }
+
+TEST_CASE("service table: the filter holds every frontend and backend as it grows; ending a "
+          "backend bumps the epoch", "[service]") {
+    service_table t;
+    const uint32_t start_bits = t.filter_bits();
+    constexpr uint32_t n = 20000;
+    std::vector<retired_ptr> retired;
+    for (uint32_t s = 0; s < n; ++s) {
+        auto e = std::make_unique<service_entry>();
+        e->vip = net::bswap(ip4("10.96.0.0").value + s);
+        e->port = net::bswap(uint16_t(80));
+        e->proto = 6;
+        for (uint32_t j = 0; j < 10; ++j) {
+            e->backends.push_back({net::bswap(ip4("172.25.1.0").value + j), net::bswap(uint16_t(8000 + s % 1000)), 1});
+        }
+        for (retired_ptr& r : t.set_entry(s, std::move(e))) {
+            retired.push_back(std::move(r));
+        }
+    }
+    CHECK(t.filter_bits() > start_bits);
+    CHECK(t.filter_bits() >= 8 * n);
+    uint32_t false_positives = 0;
+    for (uint32_t s = 0; s < n; ++s) {
+        const uint32_t vip = net::bswap(ip4("10.96.0.0").value + s);
+        const uint32_t client = net::bswap(ip4("172.25.2.2").value);
+        REQUIRE(t.may_match(client, vip, 6, net::bswap(uint16_t(40000)), net::bswap(uint16_t(80))));
+        REQUIRE(t.may_match(net::bswap(ip4("172.25.1.3").value), client, 6,
+                            net::bswap(uint16_t(8000 + s % 1000)), net::bswap(uint16_t(40000))));
+        // Plain pod traffic: neither end a frontend or a backend.
+        false_positives += t.may_match(net::bswap(ip4("172.25.3.0").value + s % 200), client, 17,
+                                       net::bswap(uint16_t(20000 + s)), net::bswap(uint16_t(53)));
+    }
+    INFO(false_positives << " of " << n << " plain tuples let through");
+    CHECK(false_positives < n / 5);
+    const uint32_t epoch = t.epoch();
+    const uint32_t gen = t.backend(7).gen.load();
+    t.end_backend(7);
+    CHECK(t.epoch() == epoch + 1);
+    CHECK(t.backend(7).gen.load() == gen + 1);
+    for (uint32_t s = 0; s < n; ++s) {
+        for (retired_ptr& r : t.set_entry(s, nullptr)) {
+            retired.push_back(std::move(r));
+        }
+    }
+}
