@@ -191,6 +191,9 @@ json get_conntrack(const node_state& state, const json& filters, std::string& er
         if (e.flags & ct_entry::snat) {
             item["masquerade"] = endpoint(e.reply.dst, e.reply.dport);
         }
+        if (e.flags & ct_entry::policy_only) {
+            item["tracked"] = "policy";  // no service: kept for NetworkPolicy's replies
+        }
         items.push_back(item);
     });
     return {{"items", items}, {"total", total}, {"capacity", state.connections().capacity()}};

@@ -57,7 +57,10 @@ namespace twill {
     X(43, service_fragment, "fragment for a service frontend (not reassembled)")          \
     X(44, service_tuple_in_use, "no free source port to masquerade a new connection")     \
     X(45, service_full_masquerade, "connection table full; the flow needs a record (masquerade, node port)") \
-    X(46, underlay_cluster_source, "non-VXLAN underlay packet from a cluster or martian address")
+    X(46, underlay_cluster_source, "non-VXLAN underlay packet from a cluster or martian address") \
+    X(47, policy_denied, "NetworkPolicy: no rule of an isolating policy allows it")                \
+    X(48, policy_cut, "NetworkPolicy: an established connection a tightened policy no longer allows") \
+    X(49, policy_fragment, "NetworkPolicy: later fragment of a datagram whose first was not seen")
 
 enum class drop : uint8_t {
     none = 0,
@@ -128,6 +131,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
     counter ct_hits;       // packets translated by a tracked connection
     counter ct_expired;    // connections timed out (or ended by their endpoint's removal)
     counter ct_full;       // new flows given a backend without tracking: table full
+    counter policy_tracked;  // connections tracked so that NetworkPolicy lets replies back
     counter service_resets;  // TCP resets sent for services without endpoints
 
     void drop(twill::drop reason, uint64_t n = 1) { drops[unsigned(reason)].add(n); }

@@ -3,6 +3,7 @@
 #include "dataplane/arp/arp.h"
 #include "dataplane/icmp/icmp.h"
 #include "dataplane/ipv4/ipv4.h"
+#include "dataplane/policy/policy.h"
 
 namespace twill {
 
@@ -114,6 +115,9 @@ void overlay_input(pipeline_ctx& ctx, rte_mbuf* m, uint8_t outer_tos) {
     uint32_t pod = ctx.pods->lookup(dst);
     if (pod == no_index) [[unlikely]] {
         ctx.drop_packet(m, drop::no_local_pod);
+        return;
+    }
+    if (policy_active(ctx) && !policy_input(ctx, m, ip, ip->header_length(), total_len, origin::overlay)) {
         return;
     }
     deliver_local(ctx, m, ip, pod);

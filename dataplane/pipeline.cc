@@ -7,6 +7,7 @@
 #include "dataplane/icmp/icmp.h"
 #include "dataplane/ipv4/fragment.h"
 #include "dataplane/ipv4/ipv4.h"
+#include "dataplane/policy/policy.h"
 #include "dataplane/service/service.h"
 #include "dataplane/vxlan/vxlan.h"
 
@@ -250,6 +251,9 @@ void route_ipv4(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t head
             case svc_verdict::consumed:
                 return;
         }
+    }
+    if (policy_active(ctx) && !policy_input(ctx, m, ip, header_len, total_len, from)) {
+        return;
     }
     const bool from_host = from == origin::host;
     const ip4_addr dst = ip->dst_addr();

@@ -75,10 +75,13 @@ struct alignas(64) ct_entry {
     ct_state state = ct_state::free;
     uint8_t flags = 0;
     uint8_t peer_mac[6] = {};  // from_underlay: where the client's frames came from
+    uint32_t policy_gen = 0;   // the policy version that last allowed it; 0 = none yet
 
     static constexpr uint8_t snat = 1;           // the source was translated too
     static constexpr uint8_t from_underlay = 2;  // the client is on the underlay: replies
                                                  // go straight back out to peer_mac
+    static constexpr uint8_t policy_only = 4;    // not a service's: kept so that replies
+                                                 // pass NetworkPolicy (no translation)
 };
 static_assert(sizeof(ct_entry) == 64);
 

@@ -80,7 +80,9 @@ void sctp_checksum(const l4_ref& l4) {
     std::memcpy(l4.p + 8, &crc, 4);
 }
 
-uint32_t timeout_of(const node_params& p, ct_state s) {
+}  // namespace
+
+uint32_t conntrack_timeout(const node_params& p, ct_state s) {
     switch (s) {
         case ct_state::syn:
             return syn_timeout;
@@ -97,8 +99,14 @@ uint32_t timeout_of(const node_params& p, ct_state s) {
 
 // A connection counts as active once established, as IPVS counts it; affinity records
 // are not connections.
+namespace {
+
+uint32_t timeout_of(const node_params& p, ct_state s) {
+    return conntrack_timeout(p, s);
+}
+
 void account(const pipeline_ctx& ctx, const ct_entry& e, int32_t delta) {
-    if (e.state == ct_state::affinity) {
+    if (e.state == ct_state::affinity || (e.flags & ct_entry::policy_only)) {
         return;
     }
     backend_state& b = ctx.services->backend(e.backend);
@@ -448,6 +456,8 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     ct.write_end(ent);
     account(ctx, ent, +1);
     ctx.counters->ct_created.add();
+    ctx.svc_entry = e;
+    ctx.svc_reply = false;
     if (svc.affinity) {
         remember_affinity(ctx, svc, k, be);
     }
@@ -489,6 +499,11 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
         return svc_verdict::pass;
     }
     const ct_entry& e = ctx.ct->entry(h.entry);
+    if (e.flags & ct_entry::policy_only) {
+        return svc_verdict::pass;
+    }
+    ctx.svc_entry = h.entry;
+    ctx.svc_reply = h.reply;
     if (expired(ctx, e) ||
         uint16_t(ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed)) != e.backend_gen) {
         ctx.drop_packet(m, drop::service_backend_gone);
@@ -523,6 +538,7 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
 
 svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
                           uint32_t total_len, origin from) {
+    ctx.svc_entry = conntrack::no_entry;
     const uint8_t proto = ip->proto;
     if (proto != net::ip_proto_tcp && proto != net::ip_proto_udp && proto != proto_sctp) {
         return svc_verdict::pass;
@@ -565,6 +581,9 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
     conntrack& ct = *ctx.ct;
     if (ct.size() != 0) {
         const conntrack::hit h = ct.find(k, hash_flow(k));
+        if (h.entry != conntrack::no_entry && (ct.entry(h.entry).flags & ct_entry::policy_only)) {
+            return svc_verdict::pass;  // NetworkPolicy's, not translated
+        }
         if (h.entry != conntrack::no_entry) {
             if (ip->is_fragment() && !track_first_fragment(ctx, m, ip, k)) [[unlikely]] {
                 return svc_verdict::consumed;
@@ -599,19 +618,10 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                     return svc_verdict::consumed;
                 }
             } else {
-                if (proto == net::ip_proto_tcp) {
-                    if (flags & tcp_rst) {
-                        set_state(ctx, e, ct_state::closed);
-                    } else if (flags & tcp_fin) {
-                        if (e.state != ct_state::closed) {
-                            set_state(ctx, e, ct_state::fin);
-                        }
-                    } else if (e.state == ct_state::syn && h.reply && (flags & tcp_ack)) {
-                        set_state(ctx, e, ct_state::established);
-                    }
-                }
-                refresh(ctx, e, timeout_of(*ctx.params, e.state));
+                conntrack_seen(ctx, e, h.reply, proto, flags);
                 ctx.counters->ct_hits.add();
+                ctx.svc_entry = h.entry;
+                ctx.svc_reply = h.reply;
                 if (!h.reply) {
                     translate_orig(ip, l4, e);
                     return svc_verdict::rewritten;
@@ -646,6 +656,25 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
         return svc_verdict::consumed;
     }
     return new_flow(ctx, m, ip, l4, k, *svc, from);
+}
+
+void conntrack_seen(pipeline_ctx& ctx, ct_entry& e, bool reply, uint8_t proto, uint8_t tcp_flags) {
+    if (proto == net::ip_proto_tcp) {
+        if (tcp_flags & tcp_rst) {
+            set_state(ctx, e, ct_state::closed);
+        } else if (tcp_flags & tcp_fin) {
+            if (e.state != ct_state::closed) {
+                set_state(ctx, e, ct_state::fin);
+            }
+        } else if (e.state == ct_state::syn && reply && (tcp_flags & tcp_ack)) {
+            set_state(ctx, e, ct_state::established);
+        }
+    }
+    refresh(ctx, e, timeout_of(*ctx.params, e.state));
+}
+
+void conntrack_forget(pipeline_ctx& ctx, uint32_t e) {
+    forget(ctx, e);
 }
 
 void conntrack_sweep(pipeline_ctx& ctx, uint32_t budget) {

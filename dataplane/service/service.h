@@ -67,6 +67,12 @@ inline void service_lookahead(const pipeline_ctx& ctx, const rte_mbuf* m, uint32
 svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
                           uint32_t total_len, origin from);
 
+// A packet of connection `e` seen (`reply`: in the reply direction): TCP state, timeout.
+void conntrack_seen(pipeline_ctx& ctx, ct_entry& e, bool reply, uint8_t proto, uint8_t tcp_flags);
+// Ends connection `e` now (counted as expired).
+void conntrack_forget(pipeline_ctx& ctx, uint32_t e);
+uint32_t conntrack_timeout(const node_params& p, ct_state s);
+
 // Expires up to `budget` connections whose time is up; the worker calls it every
 // millisecond or so, which walks a million entries in about four seconds.
 void conntrack_sweep(pipeline_ctx& ctx, uint32_t budget);

@@ -223,9 +223,11 @@ void make_vxlan_rewrite(const node_params& p, remote_node_entry& node);
 // The service table and connection tracking are set once, before workers start.
 class service_table;
 class conntrack;
+class policy_table;
 struct table_set {
     std::atomic<const slice_table*> slices{nullptr};
     std::atomic<const pod_table*> pods{nullptr};
+    std::atomic<const policy_table*> policy{nullptr};
     const service_table* services = nullptr;
     conntrack* ct = nullptr;
 };

@@ -14,6 +14,7 @@
 namespace twill {
 class service_table;
 class conntrack;
+class policy_table;
 }  // namespace twill
 
 namespace twill {
@@ -44,6 +45,12 @@ struct pipeline_ctx {
     // worker's to write.
     const service_table* services = nullptr;
     conntrack* ct = nullptr;
+    // NetworkPolicy: one immutable table per version, in the snapshot like the pods.
+    const policy_table* policy = nullptr;
+    // The connection the service stage last translated a packet by (no index: none),
+    // and in which direction: the policy stage judges the connection, not the rewrite.
+    uint32_t svc_entry = ~uint32_t(0);
+    bool svc_reply = false;
     uint64_t now_tsc = 0;
     uint32_t now_s = 0;  // now_tsc in seconds, for connection timeouts
 

@@ -37,6 +37,7 @@ int worker_main(void* arg) {
         // Tables are read through this snapshot until the quiescent report below.
         ctx->slices = a.tables->slices.load(std::memory_order_acquire);
         ctx->pods = a.tables->pods.load(std::memory_order_acquire);
+        ctx->policy = a.tables->policy.load(std::memory_order_acquire);
         ctx->now_tsc = rte_rdtsc();
         ctx->now_s = uint32_t(ctx->now_tsc / a.params->tsc_hz);
 

@@ -64,6 +64,7 @@ test_node::test_node(const std::string& yaml, const mac_addr& port_mac) {
 void test_node::snapshot() {
     ctx_.slices = state_->published().slices.load(std::memory_order_acquire);
     ctx_.pods = state_->published().pods.load(std::memory_order_acquire);
+    ctx_.policy = state_->published().policy.load(std::memory_order_acquire);
     ctx_.services = state_->published().services;
     ctx_.ct = state_->published().ct;
 }

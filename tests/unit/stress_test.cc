@@ -173,6 +173,7 @@ TEST_CASE("stress: thousands of changes while the worker forwards; unchanged des
             while (!done.load(std::memory_order_relaxed)) {
                 ctx->slices = state.published().slices.load(std::memory_order_acquire);
                 ctx->pods = state.published().pods.load(std::memory_order_acquire);
+                ctx->policy = state.published().policy.load(std::memory_order_acquire);
                 ctx->services = state.published().services;
                 ctx->ct = state.published().ct;
                 ++ctx->now_tsc;

@@ -1,0 +1,224 @@
+#include "dataplane/policy/policy.h"
+
+#include <cstring>
+
+namespace twill {
+namespace {
+
+constexpr uint8_t tcp_fin = 0x01, tcp_syn = 0x02, tcp_rst = 0x04, tcp_ack = 0x10;
+constexpr uint8_t proto_sctp = 132;
+
+bool has_ports(uint8_t proto) {
+    return proto == net::ip_proto_tcp || proto == net::ip_proto_udp || proto == proto_sctp;
+}
+
+// One direction of a connection, statelessly: egress of `s` (if isolated) to `d`, and
+// ingress of `d` (if isolated) from `s`, on `proto`/`dport` (host order). On a denial,
+// `slot` is the slot that denied.
+bool allowed(const policy_table& t, const policy_address& s, const policy_address& d, uint8_t proto,
+             uint16_t dport, uint32_t& slot) {
+    int32_t e = 0, i = 0;
+    if (s.egress_slot != 0 && (e = t.allows(s.egress_slot, d.peer_class, proto, dport)) < 0) {
+        slot = s.egress_slot;
+        return false;
+    }
+    if (d.ingress_slot != 0 && (i = t.allows(d.ingress_slot, s.peer_class, proto, dport)) < 0) {
+        slot = d.ingress_slot;
+        return false;
+    }
+    if (s.egress_slot != 0) {
+        t.count_rule(e);
+    }
+    if (d.ingress_slot != 0) {
+        t.count_rule(i);
+    }
+    return true;
+}
+
+// The original direction of a tracked connection as the policy judges it: from the
+// client (or the masquerade address) to the backend.
+bool connection_allowed(const policy_table& t, const ct_entry& e, uint32_t& slot) {
+    const policy_address& s = t.info(ip4_addr{net::bswap(e.reply.dst)});
+    const policy_address& d = t.info(ip4_addr{net::bswap(e.reply.src)});
+    if ((s.egress_slot | d.ingress_slot) == 0) {
+        return true;
+    }
+    return allowed(t, s, d, e.orig.proto, net::bswap(e.reply.sport), slot);
+}
+
+void set_gen(pipeline_ctx& ctx, ct_entry& e, uint32_t gen) {
+    ctx.ct->write_begin(e);
+    e.policy_gen = gen;
+    ctx.ct->write_end(e);
+}
+
+void deny(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m, uint32_t slot) {
+    t.count_denied(slot);
+    ctx.drop_packet(m, drop::policy_denied);
+}
+
+void cut(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m, uint32_t entry, uint32_t slot) {
+    t.count_cut(slot);
+    conntrack_forget(ctx, entry);
+    ctx.drop_packet(m, drop::policy_cut);
+}
+
+// A packet the service stage translated by connection `entry`.
+bool service_connection(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m) {
+    const uint32_t entry = ctx.svc_entry;
+    ct_entry& e = ctx.ct->entry(entry);
+    if (e.policy_gen == t.gen()) {
+        return true;
+    }
+    uint32_t slot = 0;
+    if (connection_allowed(t, e, slot)) {
+        set_gen(ctx, e, t.gen());
+        return true;
+    }
+    if (e.policy_gen == 0) {  // a new connection, never allowed: not kept
+        t.count_denied(slot);
+        conntrack_forget(ctx, entry);
+        ctx.drop_packet(m, drop::policy_denied);
+        return false;
+    }
+    if (t.cut_established()) {
+        cut(ctx, t, m, entry, slot);
+        return false;
+    }
+    set_gen(ctx, e, t.gen());
+    return true;
+}
+
+}  // namespace
+
+bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
+                  uint32_t total_len, origin from) {
+    const policy_table& t = *ctx.policy;
+    const ip4_addr src = ip->src_addr(), dst = ip->dst_addr();
+    const node_params& p = *ctx.params;
+    if (src == dst || src == p.node_ip || dst == p.node_ip || src == p.pod_cidr.addr ||
+        dst == p.pod_cidr.addr) {
+        return true;  // a pod and itself, a pod and its own node
+    }
+    if (from == origin::nat && ctx.svc_entry != conntrack::no_entry) {
+        return service_connection(ctx, t, m);
+    }
+    const policy_address& si = t.info(src);
+    const policy_address& di = t.info(dst);
+    const bool forward = (si.egress_slot | di.ingress_slot) != 0;
+    const bool reverse = (di.egress_slot | si.ingress_slot) != 0;
+    if (!forward && !reverse) {
+        return true;
+    }
+    const uint8_t proto = ip->proto;
+    flow_key k;
+    k.src = ip->src.raw;
+    k.dst = ip->dst.raw;
+    k.proto = proto;
+    uint8_t flags = 0;
+    if (has_ports(proto)) {
+        const auto* l4 = reinterpret_cast<const uint8_t*>(ip) + header_len;
+        if (ip->is_later_fragment()) {
+            frag_ports::ports fp;
+            if (!ctx.frags.find(k.src, k.dst, proto, ip->id.raw, ctx.now_s, fp)) {
+                ctx.drop_packet(m, drop::policy_fragment);
+                return false;
+            }
+            k.sport = fp.sport;
+            k.dport = fp.dport;
+        } else {
+            if (total_len < header_len + 4) {
+                ctx.drop_packet(m, drop::policy_fragment);
+                return false;
+            }
+            std::memcpy(&k.sport, l4, 2);
+            std::memcpy(&k.dport, l4 + 2, 2);
+            if (proto == net::ip_proto_tcp && total_len >= header_len + 14) {
+                flags = l4[13];
+            }
+        }
+    }
+    uint32_t slot = 0;
+    const bool ok = !forward || allowed(t, si, di, proto, net::bswap(k.dport), slot);
+    if (ok && ip->is_fragment() && !ip->is_later_fragment() && has_ports(proto) &&
+        !ctx.frags.remember(k.src, k.dst, proto, ip->id.raw, {k.sport, k.dport}, ctx.now_s)) {
+        ctx.drop_packet(m, drop::fragment_attack);
+        return false;
+    }
+    if (ok && !reverse) {
+        return true;  // nothing isolated on the way back: no state to keep
+    }
+    conntrack& ct = *ctx.ct;
+    const conntrack::hit h = ct.find(k);
+    if (h.entry != conntrack::no_entry) {
+        ct_entry& e = ct.entry(h.entry);
+        if (!(e.flags & ct_entry::policy_only)) {
+            // A service's connection met untranslated (its frontend is the backend
+            // itself): judged by the rules.
+            if (!ok) {
+                deny(ctx, t, m, slot);
+            }
+            return ok;
+        }
+        if (ctx.now_s - e.expires.load(std::memory_order_relaxed) < 0x80000000u) {
+            conntrack_forget(ctx, h.entry);  // timed out, not swept yet
+        } else {
+            bool keep = true;
+            if (!h.reply && !ok) {
+                keep = false;  // its own direction is no longer allowed
+            } else if (h.reply && e.policy_gen != t.gen()) {
+                // The policy changed since the connection was last judged.
+                const policy_address& os = t.info(ip4_addr{net::bswap(e.orig.src)});
+                const policy_address& od = t.info(ip4_addr{net::bswap(e.orig.dst)});
+                keep = allowed(t, os, od, proto, net::bswap(e.orig.dport), slot);
+            }
+            if (!keep && t.cut_established()) {
+                cut(ctx, t, m, h.entry, slot);
+                return false;
+            }
+            if (e.policy_gen != t.gen()) {
+                set_gen(ctx, e, t.gen());
+            }
+            conntrack_seen(ctx, e, h.reply, proto, flags);
+            return true;
+        }
+    }
+    if (!ok) {
+        deny(ctx, t, m, slot);
+        return false;
+    }
+    // A new connection whose replies would meet an isolated pod: tracked.
+    const uint32_t e = ct.allocate();
+    if (e == conntrack::no_entry) {
+        ctx.counters->ct_full.add();
+        return true;  // allowed; its replies are judged by the rules alone
+    }
+    ct_entry& ent = ct.entry(e);
+    ct.write_begin(ent);
+    ent.orig = k;
+    ent.reply = flow_key{k.dst, k.src, k.dport, k.sport, proto, flow_key::connection, 0};
+    ent.backend = 0;
+    ent.frontend = ~uint32_t(0);
+    ent.state = proto != net::ip_proto_tcp
+                    ? ct_state::datagram
+                    : ((flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn ? ct_state::syn
+                                                                            : ct_state::established);
+    ent.flags = ct_entry::policy_only;
+    ent.policy_gen = t.gen();
+    ent.expires.store(ctx.now_s + conntrack_timeout(p, ent.state), std::memory_order_relaxed);
+    if (!ct.insert(e)) {
+        ent.state = ct_state::free;
+        ct.write_end(ent);
+        ct.release(e);
+        ctx.counters->ct_full.add();
+        return true;
+    }
+    ct.write_end(ent);
+    ctx.counters->policy_tracked.add();
+    if (flags & (tcp_fin | tcp_rst)) {
+        conntrack_seen(ctx, ent, false, proto, flags);
+    }
+    return true;
+}
+
+}  // namespace twill

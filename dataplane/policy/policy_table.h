@@ -1,0 +1,140 @@
+// NetworkPolicy as the workers read it: one immutable table per policy version, built by
+// the control thread from the compiled policy (control/policy_compile.h) and published
+// through RCU like the pod table. A check is two lookups whatever the number of
+// policies: the address's info (an LPM over pod /32s and ipBlock prefixes: its peer
+// class and, for a local pod, its isolation slots), then the allow list of (slot, peer
+// class) in a flat hash.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dataplane/net/addr.h"
+
+struct rte_lpm;
+
+namespace twill {
+
+struct policy_address {
+    uint32_t peer_class = 0;
+    uint32_t ingress_slot = 0;  // 0: not isolated for ingress (or not a local pod)
+    uint32_t egress_slot = 0;
+};
+
+inline constexpr uint32_t policy_any_class = 0xffffffffu;
+inline constexpr uint8_t policy_any_proto = 0;
+
+struct policy_range {
+    uint8_t proto = policy_any_proto;
+    uint16_t lo = 0;
+    uint16_t hi = 65535;
+    uint32_t rule = 0;
+};
+
+// What the table is built from (control/policy_publish.cc fills it from the compiled form).
+struct policy_spec {
+    std::vector<policy_address> infos;  // [0]: addresses outside every prefix
+    std::vector<std::pair<ip4_prefix, uint32_t>> prefixes;
+    // (slot, class or policy_any_class) -> ranges; a class's list holds its slot's
+    // any-class ranges too.
+    std::vector<std::pair<std::pair<uint32_t, uint32_t>, std::vector<policy_range>>> allow;
+    uint32_t rules = 0;
+    uint32_t slots = 1;  // slot 0 included
+    bool cut_established = true;
+};
+
+class policy_table {
+public:
+    static constexpr int32_t denied = -1;
+
+    // Null and `error` set when DPDK cannot make the LPM (memory).
+    static std::unique_ptr<policy_table> build(const policy_spec& spec, uint32_t gen,
+                                               std::string& error);
+    ~policy_table();
+    policy_table(const policy_table&) = delete;
+    policy_table& operator=(const policy_table&) = delete;
+
+    // Whether any pod is isolated: otherwise the stage has nothing to check.
+    bool isolating() const { return slots_ > 1; }
+    uint32_t gen() const { return gen_; }
+    bool cut_established() const { return cut_; }
+
+    const policy_address& info(ip4_addr a) const;
+    // The rule that lets `proto`/`port` (host order) through for (slot, peer class), or
+    // `denied`.
+    int32_t allows(uint32_t slot, uint32_t peer_class, uint8_t proto, uint16_t port) const {
+        const bucket* b = find(key(slot, peer_class));
+        if (b == nullptr) {
+            b = find(key(slot, policy_any_class));
+            if (b == nullptr) {
+                return denied;
+            }
+        }
+        for (uint32_t i = b->first, end = b->first + b->count; i < end; ++i) {
+            const policy_range& r = ranges_[i];
+            if ((r.proto == policy_any_proto || r.proto == proto) && r.lo <= port && port <= r.hi) {
+                return int32_t(r.rule);
+            }
+        }
+        return denied;
+    }
+
+    // Counters: written by workers (one writer each per slot/rule... summed by the
+    // control thread when the table is replaced or listed).
+    void count_rule(int32_t rule) const { bump(rule_hits_[uint32_t(rule)]); }
+    void count_denied(uint32_t slot) const { bump(slot_denied_[slot]); }
+    void count_cut(uint32_t slot) const { bump(slot_cut_[slot]); }
+    uint64_t rule_hits(uint32_t rule) const { return rule_hits_[rule].load(std::memory_order_relaxed); }
+    uint64_t slot_denied(uint32_t slot) const { return slot_denied_[slot].load(std::memory_order_relaxed); }
+    uint64_t slot_cut(uint32_t slot) const { return slot_cut_[slot].load(std::memory_order_relaxed); }
+    uint32_t rules() const { return rules_; }
+    uint32_t slots() const { return slots_; }
+
+private:
+    struct bucket {
+        uint64_t key;  // 0 = empty (slot 0 never has ranges)
+        uint32_t first;
+        uint32_t count;
+    };
+    policy_table() = default;
+    static uint64_t key(uint32_t slot, uint32_t cls) { return uint64_t(slot) << 32 | cls; }
+    static uint32_t hash(uint64_t k) {
+        k ^= k >> 33;
+        k *= 0xff51afd7ed558ccdull;
+        k ^= k >> 33;
+        return uint32_t(k);
+    }
+    const bucket* find(uint64_t k) const {
+        for (uint32_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
+            const bucket& b = buckets_[i];
+            if (b.key == k) {
+                return &b;
+            }
+            if (b.key == 0) {
+                return nullptr;
+            }
+        }
+    }
+    static void bump(std::atomic<uint64_t>& c) {
+        c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+
+    uint32_t gen_ = 0;
+    bool cut_ = true;
+    uint32_t rules_ = 0;
+    uint32_t slots_ = 1;
+    rte_lpm* lpm_ = nullptr;
+    std::vector<policy_address> infos_;
+    std::vector<bucket> buckets_;
+    uint32_t mask_ = 0;
+    std::vector<policy_range> ranges_;
+    std::unique_ptr<std::atomic<uint64_t>[]> rule_hits_;
+    std::unique_ptr<std::atomic<uint64_t>[]> slot_denied_;
+    std::unique_ptr<std::atomic<uint64_t>[]> slot_cut_;
+};
+
+}  // namespace twill
