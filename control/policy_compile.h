@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -56,7 +57,8 @@ struct slot_ref {
     std::string ns;
     std::string pod;
     bool egress = false;
-    std::vector<uint32_t> policies;  // indices into the policies given to compile()
+    // Indices into the policies given to compile(), in (namespace, name) order.
+    std::vector<uint32_t> policies;
 
     bool operator==(const slot_ref&) const = default;
 };
@@ -65,15 +67,26 @@ struct compiled {
     // infos[0] is what an address that matches no prefix gets: class 0, no slots.
     std::vector<address_info> infos;
     // Longest prefix match over these gives an address's index into infos; addresses
-    // outside every prefix get 0. Pods are /32s; ipBlock cidrs and excepts are prefixes.
+    // outside every prefix get 0. Pods are /32s; ipBlock cidrs and excepts are prefixes. A
+    // prefix whose info is its nearest enclosing prefix's (or 0) is left out: LPM agrees.
+    // In (address, length) order.
     std::vector<std::pair<ip4_prefix, uint32_t>> prefixes;
-    // (slot, class or any_class) -> ranges, sorted by (proto, lo). An entry for a class
-    // also holds the slot's any_class ranges, so one lookup answers when it hits.
+    // (slot, class or any_class) -> ranges, sorted by (proto, lo, hi, rule). An entry for a
+    // class also holds the slot's any_class ranges, so one lookup answers when it hits.
     std::map<std::pair<uint32_t, uint32_t>, std::vector<port_range>> allow;
+    // Policies in (namespace, name) order, each's ingress rules then egress rules (of the
+    // directions it isolates), whether or not it selects a local pod.
     std::vector<rule_ref> rules;
-    std::vector<slot_ref> slots;  // slots[0] unused (slot 0 = not isolated)
-    uint32_t classes = 1;         // number of peer classes, class 0 included
+    // slots[0] unused (slot 0 = not isolated); then local pods in (namespace, name) order,
+    // ingress before egress.
+    std::vector<slot_ref> slots;
+    uint32_t classes = 1;  // number of peer classes, class 0 included
+
+    bool operator==(const compiled&) const = default;
 };
+
+// The label the API server gives every namespace: its name.
+inline constexpr std::string_view namespace_name_label = "kubernetes.io/metadata.name";
 
 // Every namespace's labels with kubernetes.io/metadata.name added; namespaces that pods or
 // policies name without a namespace_def get that label only.

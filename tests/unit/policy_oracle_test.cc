@@ -1,0 +1,444 @@
+// The NetworkPolicy compiler against Kubernetes' semantics evaluated directly: random small
+// clusters (fixed seed), every (source, destination, protocol, port) probed through the
+// compiled tables and through a plain reading of the NetworkPolicy spec, in both directions.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <random>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "tests/unit/policy_helpers.h"
+
+using namespace twill;
+using namespace twill::test::netpol;
+using op = config::label_requirement::op;
+
+namespace {
+
+// The spec, read plainly: no classes, no tables.
+class oracle {
+  public:
+    oracle(const std::vector<config::namespace_def>& defs, const std::vector<config::pod>& pods,
+           const std::vector<config::network_policy>& pols)
+        : pods_(pods), pols_(pols) {
+        for (const auto& d : defs) {
+            ns_labels_[d.name] = d.labels;
+        }
+        for (const auto& p : pods) {
+            ns_labels_[p.ns];
+        }
+        for (auto& [name, labels] : ns_labels_) {
+            labels["kubernetes.io/metadata.name"] = name;
+        }
+    }
+
+    bool egress_allowed(ip4_addr src, ip4_addr dst, uint8_t proto, uint16_t port) const {
+        return allowed(pod_at(src), dst, proto, port, true, pod_at(dst));
+    }
+    bool ingress_allowed(ip4_addr src, ip4_addr dst, uint8_t proto, uint16_t port) const {
+        return allowed(pod_at(dst), src, proto, port, false, pod_at(dst));
+    }
+
+  private:
+    static bool sel(const config::label_selector& s, const config::label_map& l) {
+        for (const auto& [k, v] : s.match_labels) {
+            if (!l.count(k) || l.at(k) != v) {
+                return false;
+            }
+        }
+        for (const auto& r : s.match_expressions) {
+            const bool has = l.count(r.key) > 0;
+            const bool in = has && std::count(r.values.begin(), r.values.end(), l.at(r.key)) > 0;
+            const bool ok = r.oper == op::in       ? in
+                            : r.oper == op::not_in ? !in
+                            : r.oper == op::exists ? has
+                                                   : !has;
+            if (!ok) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    const config::pod* pod_at(ip4_addr a) const {
+        for (const auto& p : pods_) {
+            if (p.ip == a) {
+                return &p;
+            }
+        }
+        return nullptr;
+    }
+
+    bool peer_matches(const config::network_policy& pol, const config::policy_peer& peer,
+                      ip4_addr a) const {
+        if (peer.block) {
+            if (!peer.block->cidr.contains(a)) {
+                return false;
+            }
+            for (const auto& e : peer.block->except) {
+                if (e.contains(a)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        const config::pod* p = pod_at(a);
+        if (!p) {
+            return false;
+        }
+        const bool pod_ok = !peer.pod_selector || sel(*peer.pod_selector, p->labels);
+        if (peer.namespace_selector) {
+            return sel(*peer.namespace_selector, ns_labels_.at(p->ns)) && pod_ok;
+        }
+        return peer.pod_selector && p->ns == pol.ns && pod_ok;
+    }
+
+    static bool port_matches(const config::policy_port& pp, uint8_t proto, uint16_t port,
+                             const config::pod* named_on) {
+        if (pp.protocol != proto) {
+            return false;
+        }
+        if (!pp.name.empty()) {
+            if (!named_on) {
+                return false;
+            }
+            for (const auto& cp : named_on->container_ports) {
+                if (cp.name == pp.name && cp.protocol == proto) {
+                    return cp.port == port;
+                }
+            }
+            return false;
+        }
+        return !pp.port || (*pp.port <= port && port <= pp.end_port.value_or(*pp.port));
+    }
+
+    // Is traffic between `self` (the pod the policies would select) and `peer` allowed in
+    // that direction of `self`?
+    bool allowed(const config::pod* self, ip4_addr peer, uint8_t proto, uint16_t port, bool egress,
+                 const config::pod* named_on) const {
+        if (!self || self->port.empty()) {
+            return true;  // only local pods are enforced here
+        }
+        bool isolated = false;
+        for (const auto& pol : pols_) {
+            if (pol.ns != self->ns || !sel(pol.pod_selector, self->labels) ||
+                !(egress ? pol.egress : pol.ingress)) {
+                continue;
+            }
+            isolated = true;
+            for (const auto& r : egress ? pol.egress_rules : pol.ingress_rules) {
+                bool peer_ok = r.peers.empty();
+                for (const auto& pe : r.peers) {
+                    peer_ok = peer_ok || peer_matches(pol, pe, peer);
+                }
+                bool port_ok = r.ports.empty();
+                for (const auto& pp : r.ports) {
+                    port_ok = port_ok || port_matches(pp, proto, port, named_on);
+                }
+                if (peer_ok && port_ok) {
+                    return true;
+                }
+            }
+        }
+        return !isolated;
+    }
+
+    const std::vector<config::pod>& pods_;
+    const std::vector<config::network_policy>& pols_;
+    std::map<std::string, config::label_map> ns_labels_;
+};
+
+struct gen {
+    std::mt19937 rng;
+    uint32_t below(uint32_t n) { return rng() % n; }
+    bool chance(int percent) { return below(100) < uint32_t(percent); }
+    template <typename T>
+    const T& pick(const std::vector<T>& v) {
+        return v[below(uint32_t(v.size()))];
+    }
+
+    const std::vector<std::string> namespaces{"a", "b", "c"};
+    const std::vector<std::string> keys{"app", "tier", "team", "kubernetes.io/metadata.name"};
+    const std::vector<std::string> values{"a", "b", "c", "x"};
+    const std::vector<uint16_t> ports{53, 80, 81, 443, 8080, 9090};
+
+    config::label_map labels(const std::vector<std::string>& ks) {
+        config::label_map l;
+        for (const auto& k : ks) {
+            if (chance(60)) {
+                l[k] = pick(values);
+            }
+        }
+        return l;
+    }
+
+    config::label_selector selector() {
+        config::label_selector s;
+        if (chance(25)) {
+            return s;
+        }
+        for (int i = int(below(2)); i > 0; --i) {
+            s.match_labels[pick(keys)] = pick(values);
+        }
+        for (int i = int(below(3)); i > 0; --i) {
+            config::label_requirement r{pick(keys), op(below(4)), {}};
+            if (r.oper == op::in || r.oper == op::not_in) {
+                for (int j = 1 + int(below(2)); j > 0; --j) {
+                    r.values.push_back(pick(values));
+                }
+            }
+            s.match_expressions.push_back(std::move(r));
+        }
+        return s;
+    }
+
+    ip4_prefix prefix_in(const ip4_prefix& outer, uint8_t min_len) {
+        ip4_prefix p;
+        p.len = uint8_t(std::max<int>(min_len, outer.len) +
+                        below(uint32_t(33 - std::max<int>(min_len, outer.len))));
+        p.addr.value = (outer.addr.value | (rng() & ~outer.mask())) & p.mask();
+        return p;
+    }
+
+    config::policy_peer peer() {
+        config::policy_peer p;
+        switch (below(4)) {
+            case 0:
+                p.pod_selector = selector();
+                break;
+            case 1:
+                p.namespace_selector = selector();
+                break;
+            case 2:
+                p.pod_selector = selector();
+                p.namespace_selector = selector();
+                break;
+            default: {
+                const ip4_prefix outer = chance(15) ? ip4_prefix{} : ip4_prefix{ip("10.0.0.0"), 24};
+                config::ip_block b{prefix_in(outer, 22), {}};
+                for (int i = int(below(3)); i > 0 && b.cidr.len < 32; --i) {
+                    b.except.push_back(prefix_in(b.cidr, uint8_t(b.cidr.len + 1)));
+                }
+                p.block = b;
+            }
+        }
+        return p;
+    }
+
+    config::policy_port port() {
+        config::policy_port p;
+        p.protocol = pick(std::vector<uint8_t>{6, 6, 17, 132});
+        switch (below(4)) {
+            case 0:
+                p.port = pick(ports);
+                break;
+            case 1:
+                p.port = pick(ports);
+                p.end_port = uint16_t(*p.port + below(120));
+                break;
+            case 2:
+                p.name = pick(std::vector<std::string>{"http", "dns", "metrics", "nope"});
+                break;
+            default:
+                break;  // the whole protocol
+        }
+        return p;
+    }
+
+    std::vector<config::policy_rule> rules() {
+        std::vector<config::policy_rule> out(below(4));
+        for (auto& r : out) {
+            r.peers.resize(chance(30) ? 0 : 1 + below(2));
+            for (auto& p : r.peers) {
+                p = peer();
+            }
+            r.ports.resize(chance(30) ? 0 : 1 + below(3));
+            for (auto& p : r.ports) {
+                p = port();
+            }
+        }
+        return out;
+    }
+
+    std::vector<config::container_port> container_ports() {
+        const std::vector<std::vector<config::container_port>> choices{
+            {},
+            {{"http", 6, 80}},
+            {{"http", 6, 8080}, {"dns", 17, 53}},
+            {{"http", 17, 81}, {"metrics", 6, 9090}},
+            {{"dns", 132, 53}, {"http", 6, 80}},
+        };
+        return pick(choices);
+    }
+};
+
+struct cluster {
+    std::vector<config::namespace_def> defs;
+    std::vector<config::pod> pods;
+    std::vector<config::network_policy> pols;
+};
+
+cluster random_cluster(gen& g) {
+    cluster c;
+    for (const auto& ns : g.namespaces) {
+        if (g.chance(75)) {
+            c.defs.push_back({ns, g.labels({"team", "tier"})});
+        }
+    }
+    std::set<uint32_t> used;
+    const int n = 4 + int(g.below(7));
+    for (int i = 0; i < n; ++i) {
+        uint32_t host;
+        do {
+            host = 1 + g.below(254);
+        } while (!used.insert(host).second);
+        config::pod p;
+        p.name = fmt::format("p{}", i);
+        p.ns = g.pick(g.namespaces);
+        p.ip = ip4_addr{ip("10.0.0.0").value | host};
+        p.port = g.chance(60) ? "net_null" + p.name : "";
+        p.labels = g.labels({"app", "tier"});
+        p.container_ports = g.container_ports();
+        c.pods.push_back(std::move(p));
+    }
+    for (int i = int(1 + g.below(4)); i > 0; --i) {
+        config::network_policy p;
+        p.name = fmt::format("pol{}", i);
+        p.ns = g.pick(g.namespaces);
+        p.pod_selector = g.selector();
+        p.ingress = g.chance(70);
+        p.egress = !p.ingress || g.chance(40);
+        p.ingress_rules = g.rules();
+        p.egress_rules = g.rules();
+        c.pols.push_back(std::move(p));
+    }
+    return c;
+}
+
+// Every pod, edges of every prefix the policies name, and a few others.
+std::vector<ip4_addr> probe_addresses(gen& g, const cluster& c) {
+    std::set<uint32_t> out{ip("10.0.0.0").value, ip("10.0.0.255").value, ip("10.0.1.0").value,
+                           ip("192.0.2.1").value};
+    for (const auto& p : c.pods) {
+        out.insert(p.ip.value);
+    }
+    for (const auto& pol : c.pols) {
+        for (const auto* rules : {&pol.ingress_rules, &pol.egress_rules}) {
+            for (const auto& r : *rules) {
+                for (const auto& pe : r.peers) {
+                    if (!pe.block) {
+                        continue;
+                    }
+                    std::vector<ip4_prefix> ps = pe.block->except;
+                    ps.push_back(pe.block->cidr);
+                    for (const auto& p : ps) {
+                        const uint32_t last = p.addr.value | ~p.mask();
+                        out.insert({p.addr.value, last, p.addr.value - 1, last + 1});
+                    }
+                }
+            }
+        }
+    }
+    for (int i = 0; i < 6; ++i) {
+        out.insert(ip("10.0.0.0").value | g.below(256));
+    }
+    std::vector<ip4_addr> v;
+    for (uint32_t a : out) {
+        v.push_back({a});
+    }
+    return v;
+}
+
+std::string describe(const cluster& c) {
+    std::string s;
+    for (const auto& p : c.pods) {
+        s += fmt::format("pod {}/{} {} {}\n", p.ns, p.name, config::format_ip4(p.ip),
+                         p.port.empty() ? "remote" : "local");
+    }
+    for (const auto& p : c.pols) {
+        s += fmt::format("policy {}/{} in={} eg={} rules {}+{}\n", p.ns, p.name, p.ingress,
+                         p.egress, p.ingress_rules.size(), p.egress_rules.size());
+    }
+    return s;
+}
+
+// What the compiled form promises whatever the input.
+void check_shape(const policy::compiled& c) {
+    REQUIRE(!c.infos.empty());
+    CHECK(c.infos[0] == policy::address_info{});
+    for (size_t i = 0; i < c.infos.size(); ++i) {
+        CHECK(c.infos[i].peer_class < c.classes);
+        CHECK(c.infos[i].ingress_slot < c.slots.size());
+        CHECK(c.infos[i].egress_slot < c.slots.size());
+        for (size_t j = 0; j < i; ++j) {
+            CHECK_FALSE(c.infos[i] == c.infos[j]);
+        }
+    }
+    for (const auto& [p, i] : c.prefixes) {
+        CHECK(i < c.infos.size());
+        CHECK((p.addr.value & ~p.mask()) == 0);
+    }
+    for (const auto& [key, ranges] : c.allow) {
+        CHECK(key.first >= 1);
+        CHECK(key.first < c.slots.size());
+        CHECK((key.second == policy::any_class || key.second < c.classes));
+        CHECK(!ranges.empty());
+        CHECK(std::is_sorted(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) {
+            return std::tie(a.proto, a.lo, a.hi, a.rule) < std::tie(b.proto, b.lo, b.hi, b.rule);
+        }));
+        for (const auto& r : ranges) {
+            CHECK(r.rule < c.rules.size());
+            CHECK(r.lo <= r.hi);
+        }
+    }
+}
+
+}  // namespace
+
+TEST_CASE("policy: compiled lookups agree with the spec on random clusters", "[policy]") {
+    gen g{std::mt19937(20261129)};
+    const std::vector<uint8_t> protos{6, 17, 132, 1};
+    const std::vector<uint16_t> ports{0, 53, 80, 81, 100, 443, 8080, 8100, 9090};
+    // Probes where a policy decides (an isolated end), and how many of those it allows.
+    size_t probes = 0, decided = 0, allowed = 0, slots = 0;
+    for (int iter = 0; iter < 300; ++iter) {
+        const cluster cl = random_cluster(g);
+        const auto c = policy::compile(cl.defs, cl.pods, cl.pols);
+        INFO("iteration " << iter << "\n" << describe(cl));
+        check_shape(c);
+        slots += c.slots.size() - 1;
+        const oracle o(cl.defs, cl.pods, cl.pols);
+        const auto addrs = probe_addresses(g, cl);
+        for (ip4_addr src : addrs) {
+            for (ip4_addr dst : addrs) {
+                for (uint8_t proto : protos) {
+                    for (uint16_t port : ports) {
+                        const bool want_e = o.egress_allowed(src, dst, proto, port);
+                        const bool want_i = o.ingress_allowed(src, dst, proto, port);
+                        const bool got_e = egress_ok(c, src, dst, proto, port);
+                        const bool got_i = ingress_ok(c, src, dst, proto, port);
+                        ++probes;
+                        if (info(c, src).egress_slot || info(c, dst).ingress_slot) {
+                            ++decided;
+                            allowed += want_e && want_i;
+                        }
+                        if (got_e != want_e || got_i != want_i) {
+                            FAIL_CHECK(fmt::format(
+                                "{} -> {} proto {} port {}: egress {} want {}, ingress {} want {}",
+                                config::format_ip4(src), config::format_ip4(dst), proto, port,
+                                got_e, want_e, got_i, want_i));
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    INFO(probes << " probes, " << decided << " with an isolated end, " << allowed
+                << " of them allowed; " << slots << " slots");
+    CHECK(decided > probes / 20);   // the cases isolate pods ...
+    CHECK(allowed > decided / 20);  // ... and allow some of that traffic,
+    CHECK(allowed < decided / 2);   // not most of it
+}
