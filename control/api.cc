@@ -103,6 +103,29 @@ json remove_object(api_context& ctx, const std::string& kind, const std::string&
             also.push_back(
                 {{"kind", "endpointslice"}, {"namespace", key.first}, {"name", key.second}});
         }
+    } else if (kind == "networkpolicy") {
+        if (!desired.network_policies().contains(pod_key(ns, name))) {
+            return error_reply("not_found", fmt::format("no networkpolicy '{}/{}'", ns, name));
+        }
+        change.delete_network_policies.emplace_back(ns, name);
+    } else if (kind == "namespace") {
+        if (!desired.namespaces().contains(name)) {
+            return error_reply("not_found", fmt::format("no namespace '{}'", name));
+        }
+        // Kubernetes deletes a namespace's pods with it; twill does not delete pods on its
+        // own, so they go first.
+        if (std::vector<pod_key> pods = desired.pods_in(name); !pods.empty()) {
+            json details = json::array();
+            for (const pod_key& key : pods) {
+                details.push_back(fmt::format("pod {}/{}", key.first, key.second));
+            }
+            return error_reply("refused",
+                               fmt::format("namespace '{}' still has {} pods: delete them first; "
+                                           "nothing changed",
+                                           name, pods.size()),
+                               details);
+        }
+        change.delete_namespaces.push_back(name);
     } else {
         if (!desired.endpoint_slices().contains(pod_key(ns, name))) {
             return error_reply("not_found", fmt::format("no endpointslice '{}/{}'", ns, name));
@@ -114,7 +137,7 @@ json remove_object(api_context& ctx, const std::string& kind, const std::string&
         return error_reply("refused", "the change was refused; nothing changed", refused);
     }
     json deleted = {{"kind", kind}, {"name", name}};
-    if (kind != "node") {
+    if (kind != "node" && kind != "namespace") {
         deleted["namespace"] = ns;
     }
     json reply = {{"ok", true}, {"deleted", deleted}};
@@ -143,7 +166,8 @@ json apply_objects(api_context& ctx, const std::string& text, const std::string&
     for (const config::error& e : objects.errors) {
         size_t end = e.path.find(']');
         bool in_object = false;
-        for (const char* list : {"nodes[", "pods[", "services[", "endpointSlices[", "items["}) {
+        for (const char* list : {"nodes[", "pods[", "services[", "endpointSlices[", "namespaces[",
+                                 "networkPolicies[", "items["}) {
             in_object |= e.path.starts_with(list);
         }
         if (in_object && end != std::string::npos) {
@@ -167,10 +191,14 @@ json apply_objects(api_context& ctx, const std::string& text, const std::string&
     change.pods = std::move(objects.cfg.pods);
     change.services = std::move(objects.cfg.services);
     change.endpoint_slices = std::move(objects.cfg.endpoint_slices);
+    change.namespaces = std::move(objects.cfg.namespaces);
+    change.network_policies = std::move(objects.cfg.network_policies);
     json applied = {{"nodes", change.nodes.size()},
                     {"pods", change.pods.size()},
                     {"services", change.services.size()},
-                    {"endpointSlices", change.endpoint_slices.size()}};
+                    {"endpointSlices", change.endpoint_slices.size()},
+                    {"namespaces", change.namespaces.size()},
+                    {"networkPolicies", change.network_policies.size()}};
     std::vector<std::string> refused = ctx.state.apply(change);
     if (!refused.empty()) {
         return error_reply("refused", "the change was refused; nothing changed", refused);
@@ -235,10 +263,11 @@ json handle(const json& req, api_context& ctx) {
     if (verb == "delete") {
         const std::string kind = str("kind");
         const std::string name = str("name");
-        if (kind != "node" && kind != "pod" && kind != "service" && kind != "endpointslice") {
+        if (kind != "node" && kind != "pod" && kind != "service" && kind != "endpointslice" &&
+            kind != "networkpolicy" && kind != "namespace") {
             return error_reply("bad_request",
                                fmt::format("unknown kind '{}' for delete; expected node, pod, "
-                                           "service or endpointslice",
+                                           "service, endpointslice, networkpolicy or namespace",
                                            kind));
         }
         if (name.empty()) {

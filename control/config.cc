@@ -258,6 +258,27 @@ std::optional<ip4_addr> parser::item_ip4(const field& item, const std::string& p
     return a;
 }
 
+std::optional<ip4_prefix> parser::item_cidr(const field& item, const std::string& path) {
+    if (!item.value.IsScalar()) {
+        fail(path, item.where, fmt::format("expected a string, got {}", kind_name(item.value)));
+        return std::nullopt;
+    }
+    const std::string& s = item.value.Scalar();
+    std::optional<ip4_prefix> p = parse_cidr(s);
+    if (!p) {
+        fail(path, item.where,
+             fmt::format("'{}' is not a CIDR (expected a.b.c.d/len, len 0..32)", s));
+        return std::nullopt;
+    }
+    ip4_prefix canonical{{p->addr.value & p->mask()}, p->len};
+    if (canonical != *p) {
+        fail(path, item.where,
+             fmt::format("{} has host bits set; did you mean {}?", s, format_prefix(canonical)));
+        return std::nullopt;
+    }
+    return p;
+}
+
 bool has_key(const YAML::Node& map, std::string_view key) {
     if (!map.IsMap()) {
         return false;
@@ -271,8 +292,9 @@ bool has_key(const YAML::Node& map, std::string_view key) {
 }
 
 std::string empty_file_message(bool objects_only) {
-    return objects_only ? "the file is empty; expected a map with nodes, pods, services or "
-                          "endpointSlices, or a Service, EndpointSlice or List manifest"
+    return objects_only ? "the file is empty; expected a map with nodes, pods, services, "
+                          "endpointSlices, namespaces or networkPolicies, or a Service, "
+                          "EndpointSlice, NetworkPolicy, Namespace or List manifest"
                         : "the file is empty; expected a map with keys node, cluster and ports";
 }
 
@@ -287,10 +309,13 @@ void parser::parse_document(const YAML::Node& root) {
         return;
     }
     std::optional<map_view> m =
-        objects_only_ ? read_map(whole, "", {"nodes", "pods", "services", "endpointSlices"})
-                      : read_map(whole, "",
-                                 {"node", "cluster", "dpdk", "ports", "conntrack", "nodes", "pods",
-                                  "services", "endpointSlices"});
+        objects_only_
+            ? read_map(whole, "",
+                       {"nodes", "pods", "services", "endpointSlices", "namespaces",
+                        "networkPolicies"})
+            : read_map(whole, "",
+                       {"node", "cluster", "dpdk", "ports", "conntrack", "nodes", "pods",
+                        "services", "endpointSlices", "namespaces", "networkPolicies", "policy"});
     if (!m) {
         return;
     }
@@ -313,6 +338,9 @@ void parser::parse_document(const YAML::Node& root) {
         if (const field* f = find(*m, "conntrack", false)) {
             parse_conntrack(*f);
         }
+        if (const field* f = find(*m, "policy", false)) {
+            parse_policy_settings(*f);
+        }
     }
     // Entries are kept even when broken so that nodes[i] / pods[i] keep their indexes.
     for_each_item(*m, "nodes", [&](const field& item, const std::string& path) {
@@ -328,6 +356,12 @@ void parser::parse_document(const YAML::Node& root) {
     });
     for_each_item(*m, "endpointSlices", [&](const field& item, const std::string& path) {
         parse_slice(item, path);
+    });
+    for_each_item(*m, "namespaces", [&](const field& item, const std::string& path) {
+        parse_namespace(item, path);
+    });
+    for_each_item(*m, "networkPolicies", [&](const field& item, const std::string& path) {
+        parse_policy(item, path);
     });
 }
 
@@ -416,7 +450,8 @@ void parser::parse_remote_node(const field& f, const std::string& path) {
 }
 
 void parser::parse_pod(const field& f, const std::string& path) {
-    std::optional<map_view> m = read_map(f, path, {"name", "namespace", "ip", "port", "mac"});
+    std::optional<map_view> m = read_map(
+        f, path, {"name", "namespace", "ip", "port", "mac", "labels", "containerPorts"});
     if (!m) {
         return;
     }
@@ -428,6 +463,7 @@ void parser::parse_pod(const field& f, const std::string& path) {
     if (m->fields.contains("mac")) {
         p.mac = get_mac(*m, "mac", false);
     }
+    parse_pod_policy_keys(*m, p);
 }
 
 }  // namespace detail

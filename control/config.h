@@ -229,12 +229,15 @@ struct conntrack_config {
     bool operator==(const conntrack_config&) const = default;
 };
 
-// Where a service or EndpointSlice was written, for messages: the path of its map
-// ("services[2]", "items[0]" of a List, "" for a file that is one manifest), and whether
-// it is a Kubernetes manifest, whose fields sit under metadata and spec.
+// Where a service, EndpointSlice, namespace or NetworkPolicy was written, for messages: the
+// path of its map ("services[2]", "items[0]" of a List, "" for a file that is one
+// manifest), and whether it is a Kubernetes manifest, whose fields sit under metadata and
+// spec.
 struct object_origin {
     std::string path;
     bool manifest = false;
+
+    bool operator==(const object_origin&) const = default;
 };
 
 struct node_file {
@@ -255,6 +258,10 @@ struct node_file {
     std::vector<object_origin> slice_origins;
     std::vector<namespace_def> namespaces;
     std::vector<network_policy> network_policies;
+    // Parallel to namespaces ("namespaces[1]", compact or a Namespace manifest) and
+    // network_policies (always manifests).
+    std::vector<object_origin> namespace_origins;
+    std::vector<object_origin> policy_origins;
     bool cut_denied_connections = true;  // policy.cutEstablished: re-check on tightening
 
     // Where each key path was written, for error messages of later checks.
@@ -272,9 +279,10 @@ parse_result parse_yaml(const std::string& text, const std::string& name);
 parse_result load_file(const std::string& path);
 
 // Objects to add or replace in a running node (twillctl apply): a map with `nodes`, `pods`,
-// `services` and `endpointSlices` only, or a file that is one Service or EndpointSlice
-// manifest, or a List of them (`kubectl get -o yaml`). Each object is checked on its own;
-// desired_state::check relates them to the rest.
+// `services`, `endpointSlices`, `namespaces` and `networkPolicies` only, or a file that is
+// one Service, EndpointSlice, NetworkPolicy or Namespace manifest, or a List of them
+// (`kubectl get -o yaml`). Each object is checked on its own; desired_state::check relates
+// them to the rest.
 parse_result parse_objects_yaml(const std::string& text, const std::string& name);
 
 // The cross-key checks of parse_yaml on a whole node file, e.g. after a merge.

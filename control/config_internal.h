@@ -34,5 +34,8 @@ void validate(const node_file& cfg, const std::set<std::string>& unusable,
 // The part of validate about services and EndpointSlices (config_validate_services.cc).
 void validate_services(const node_file& cfg, const std::set<std::string>& unusable,
                        std::vector<error>& errors);
+// The part about namespaces and NetworkPolicies (config_validate_policies.cc).
+void validate_policies(const node_file& cfg, const std::set<std::string>& unusable,
+                       std::vector<error>& errors);
 
 }  // namespace twill::config::detail

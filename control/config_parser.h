@@ -1,6 +1,6 @@
-// The YAML -> node_file parser, shared by config.cc (the node, the cluster, nodes and pods)
-// and config_services.cc (services, EndpointSlices, conntrack and Kubernetes manifests).
-// Internal to the config files.
+// The YAML -> node_file parser, shared by config.cc (the node, the cluster, nodes and pods),
+// config_services.cc (services, EndpointSlices, conntrack and Kubernetes manifests) and
+// config_policy.cc (namespaces, labels and NetworkPolicies). Internal to the config files.
 #pragma once
 
 #include <map>
@@ -86,6 +86,8 @@ class parser {
     std::optional<size_t> get_choice(const map_view& m, std::string_view key, key_list choices);
     // A list item that must be an IPv4 address.
     std::optional<ip4_addr> item_ip4(const field& item, const std::string& path);
+    // A list item that must be a CIDR without host bits set.
+    std::optional<ip4_prefix> item_cidr(const field& item, const std::string& path);
     // Visits each element of a list; absent or null is an empty list.
     template <class Fn>
     void for_each_item(const map_view& m, std::string_view key, Fn fn);
@@ -120,6 +122,22 @@ class parser {
     void parse_manifest_item(const field& f, const std::string& path);
     // TCP (default), UDP or SCTP, as an IP protocol number.
     uint8_t get_protocol(const map_view& m);
+
+    // config_policy.cc
+    // `namespaces[i]`: {name, labels}, or a Namespace manifest.
+    void parse_namespace(const field& f, const std::string& path);
+    // `networkPolicies[i]`: a NetworkPolicy manifest.
+    void parse_policy(const field& f, const std::string& path);
+    void parse_policy_settings(const field& f);
+    // A pod's labels and containerPorts.
+    void parse_pod_policy_keys(const map_view& m, pod& p);
+    // Labels as Kubernetes checks them: keys with an optional prefix, values.
+    label_map parse_labels(const field& f, const std::string& path);
+    label_selector parse_selector(const field& f, const std::string& path);
+    void parse_rule(const field& f, const std::string& path, bool egress, policy_rule& r);
+    void parse_peer(const field& f, const std::string& path, policy_peer& p);
+    void parse_ip_block(const field& f, const std::string& path, ip_block& b);
+    void parse_policy_port(const field& f, const std::string& path, policy_port& p);
     // A port's name: a DNS label, or empty (absent, or "" as kubectl prints it).
     std::string get_port_name(const map_view& m);
 

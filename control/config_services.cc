@@ -327,9 +327,11 @@ void parser::check_type(const map_view& m, std::string_view api_version, std::st
             fmt::format("'{}' is not the API version of a {}: expected {}", *v, kind, api_version));
     }
     if (auto k = get_string(m, "kind", true); k && *k != kind) {
-        std::string_view hint = *k == "EndpointSlice" ? "; EndpointSlices go in endpointSlices"
-                                : *k == "Service"     ? "; Services go in services"
-                                                      : "";
+        std::string_view hint = *k == "EndpointSlice"   ? "; EndpointSlices go in endpointSlices"
+                                : *k == "Service"       ? "; Services go in services"
+                                : *k == "NetworkPolicy" ? "; NetworkPolicies go in networkPolicies"
+                                : *k == "Namespace"     ? "; Namespaces go in namespaces"
+                                                        : "";
         fail(child(m.path, "kind"), at(m, "kind"),
              fmt::format("expected kind {}, got '{}'{}", kind, *k, hint));
     }
@@ -469,9 +471,14 @@ void parser::parse_manifest_item(const field& f, const std::string& path) {
         parse_service(f, path);
     } else if (kind.Scalar() == "EndpointSlice") {
         parse_slice(f, path);
+    } else if (kind.Scalar() == "NetworkPolicy") {
+        parse_policy(f, path);
+    } else if (kind.Scalar() == "Namespace") {
+        parse_namespace(f, path);
     } else {
         fail(kind_path, kind,
-             fmt::format("kind '{}' cannot be applied: expected Service or EndpointSlice{}",
+             fmt::format("kind '{}' cannot be applied: expected Service, EndpointSlice, "
+                         "NetworkPolicy or Namespace{}",
                          kind.Scalar(), path.empty() ? ", or a List of them" : ""));
     }
 }

@@ -322,6 +322,7 @@ void validate(const node_file& cfg, const std::set<std::string>& unusable,
               std::vector<error>& errors) {
     validator(cfg, unusable, errors).run();
     validate_services(cfg, unusable, errors);
+    validate_policies(cfg, unusable, errors);
 }
 
 }  // namespace twill::config::detail

@@ -73,6 +73,7 @@ desired_state::desired_state(const config::node_file& cfg) {
     settings_.underlay_port = cfg.underlay_port;
     settings_.host_port = cfg.host_port;
     settings_.conntrack = cfg.conntrack;
+    settings_.cut_denied_connections = cfg.cut_denied_connections;
     const config::node_config& own = cfg.node;
     ips_.emplace(own.ip.value, self);
     slices_.emplace(own.pod_cidr.addr.value, std::pair(last_address(own.pod_cidr), self));
@@ -92,6 +93,12 @@ desired_state::desired_state(const config::node_file& cfg) {
     }
     for (const config::endpoint_slice& sl : cfg.endpoint_slices) {
         add_slice(sl);
+    }
+    for (const config::namespace_def& ns : cfg.namespaces) {
+        namespaces_.insert_or_assign(ns.name, ns);
+    }
+    for (const config::network_policy& np : cfg.network_policies) {
+        policies_.insert_or_assign(pod_key(np.ns, np.name), np);
     }
 }
 
@@ -183,6 +190,7 @@ void desired_state::record(const object_change& c) {
     for (const config::endpoint_slice& sl : c.endpoint_slices) {
         add_slice(sl);
     }
+    record_policies(c);
 }
 
 object_change desired_state::diff(const config::node_file& next) const {
@@ -242,6 +250,7 @@ object_change desired_state::diff(const config::node_file& next) const {
             c.delete_endpoint_slices.push_back(key);
         }
     }
+    diff_policies(next, c);
     return c;
 }
 
@@ -371,6 +380,7 @@ std::vector<config::error> desired_state::check(const config::node_file& objects
                                  local_after, max_local_pods));
     }
     check_services(objects, skip_objects, errors);
+    check_policies(objects, skip_objects, errors);
     return errors;
 }
 

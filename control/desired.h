@@ -3,11 +3,13 @@
 // settings, the remote nodes, the pods, the services and their EndpointSlices, with every
 // value that must be unique (addresses, MACs, ports, pod slices, service frontends and
 // node ports, endpoints of a service) mapped to its owner. desired.cc holds nodes and
-// pods, desired_services.cc services and slices.
+// pods, desired_services.cc services and slices, desired_policies.cc namespaces and
+// NetworkPolicies.
 #pragma once
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
@@ -31,10 +33,17 @@ struct object_change {
     std::vector<config::endpoint_slice> endpoint_slices;  // add, or replace by namespace/name
     std::vector<pod_key> delete_services;
     std::vector<pod_key> delete_endpoint_slices;
+    std::vector<config::namespace_def> namespaces;         // add, or replace by name
+    std::vector<config::network_policy> network_policies;  // add, or replace by namespace/name
+    std::vector<std::string> delete_namespaces;
+    std::vector<pod_key> delete_network_policies;
+    std::optional<bool> cut_denied_connections;  // a reload changed policy.cutEstablished
     bool empty() const {
         return nodes.empty() && pods.empty() && delete_nodes.empty() && delete_pods.empty() &&
                services.empty() && endpoint_slices.empty() && delete_services.empty() &&
-               delete_endpoint_slices.empty();
+               delete_endpoint_slices.empty() && namespaces.empty() &&
+               network_policies.empty() && delete_namespaces.empty() &&
+               delete_network_policies.empty() && !cut_denied_connections;
     }
 };
 
@@ -69,12 +78,26 @@ public:
     // The EndpointSlices naming a service (by their kubernetes.io/service-name label).
     std::vector<pod_key> slices_of(const pod_key& service) const;
 
-    // The errors adding or replacing `objects`' nodes, pods, services and EndpointSlices
-    // would cause, checked against the rest of the state as it would be afterwards; each
+    // Namespaces as listed (labels without the automatic kubernetes.io/metadata.name; a
+    // namespace only pods or policies name is not here), and NetworkPolicies by
+    // namespace/name.
+    const std::map<std::string, config::namespace_def>& namespaces() const { return namespaces_; }
+    const std::map<pod_key, config::network_policy>& network_policies() const {
+        return policies_;
+    }
+    // The pods of a namespace.
+    std::vector<pod_key> pods_in(const std::string& ns) const;
+    // Whether a change alters what policies are compiled from: namespaces, policies,
+    // policy.cutEstablished, or a pod's existence, address, labels, named ports or being
+    // local. Asked before record(c).
+    bool policy_touched(const object_change& c) const;
+
+    // The errors adding or replacing `objects`' nodes, pods, services, EndpointSlices,
+    // namespaces and NetworkPolicies would cause, checked against the rest of the state as it would be afterwards; each
     // names a path and position in `objects`' file. The objects' own keys must have passed
     // config::parse_objects_yaml; objects named in `skip` ("nodes[2]", or a service's or
     // slice's object_origin path: "services[0]", "items[3]") had errors there and are
-    // left out.
+    // left out. A policy's or pod's namespace need not be listed.
     std::vector<config::error> check(const config::node_file& objects,
                                      const std::set<std::string>& skip = {}) const;
 
@@ -97,6 +120,10 @@ private:
     void erase_slice(const pod_key& key);
     void check_services(const config::node_file& objects, const std::set<std::string>& skip,
                         std::vector<config::error>& errors) const;
+    void check_policies(const config::node_file& objects, const std::set<std::string>& skip,
+                        std::vector<config::error>& errors) const;
+    void record_policies(const object_change& c);
+    void diff_policies(const config::node_file& next, object_change& c) const;
 
     config::node_file settings_;
     std::map<std::string, config::remote_node> nodes_;
@@ -120,6 +147,8 @@ private:
     // "endpointslice/NS/NAME"; and each service's number of endpoints, both kinds.
     std::map<std::pair<pod_key, uint32_t>, std::string> endpoint_ips_;
     std::map<pod_key, size_t> endpoint_counts_;
+    std::map<std::string, config::namespace_def> namespaces_;
+    std::map<pod_key, config::network_policy> policies_;
 };
 
 }  // namespace twill

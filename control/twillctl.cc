@@ -3,8 +3,9 @@
 //   twillctl [--socket PATH] get nodes|pods|neighbours|services|stats [-o json|yaml]
 //   twillctl [--socket PATH] get conntrack [--service VIP[:PORT]] [--backend IP[:PORT]]
 //                                          [--client IP[:PORT]] [--protocol P] [--limit N]
-//   twillctl [--socket PATH] delete node NAME
-//   twillctl [--socket PATH] delete pod|service|endpointslice [NAMESPACE/]NAME [-n NAMESPACE]
+//   twillctl [--socket PATH] delete node|namespace NAME
+//   twillctl [--socket PATH] delete pod|service|endpointslice|networkpolicy [NAMESPACE/]NAME
+//                                   [-n NAMESPACE]
 //   twillctl [--socket PATH] version | status
 #include <cerrno>
 #include <cstdio>
@@ -30,13 +31,15 @@ namespace {
 using nlohmann::json;
 
 constexpr const char* usage =
-    "usage: twillctl [--socket PATH] apply -f FILE   (nodes, pods, services, EndpointSlices)\n"
+    "usage: twillctl [--socket PATH] apply -f FILE   (nodes, pods, services, EndpointSlices,\n"
+    "                                                 namespaces, NetworkPolicies)\n"
     "       twillctl [--socket PATH] get nodes|pods|neighbours|services|stats [-o json|yaml]\n"
     "       twillctl [--socket PATH] get conntrack [--service VIP[:PORT]] [--backend IP[:PORT]]\n"
     "                [--client IP[:PORT]] [--protocol TCP|UDP|SCTP] [--limit N] [-o json|yaml]\n"
-    "       twillctl [--socket PATH] delete node NAME\n"
-    "       twillctl [--socket PATH] delete pod|service|endpointslice [NAMESPACE/]NAME "
-    "[-n NAMESPACE]\n"
+    "       twillctl [--socket PATH] delete node|namespace NAME\n"
+    "       twillctl [--socket PATH] delete pod|service|endpointslice|networkpolicy "
+    "[NAMESPACE/]NAME [-n NAMESPACE]\n"
+    "                (netpol for networkpolicy, ns for namespace)\n"
     "       twillctl [--socket PATH] version | status\n";
 
 int usage_error(const std::string& why) {
@@ -114,9 +117,11 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
         }
     } else if (verb == "apply") {
         const json& a = reply["applied"];
-        fmt::print("applied: {} nodes, {} pods, {} services, {} endpoint slices\n",
-                   cell(a["nodes"]), cell(a["pods"]), cell(a["services"]),
-                   cell(a["endpointSlices"]));
+        fmt::print(
+            "applied: {} nodes, {} pods, {} services, {} endpoint slices, {} namespaces, {} "
+            "network policies\n",
+            cell(a["nodes"]), cell(a["pods"]), cell(a["services"]), cell(a["endpointSlices"]),
+            cell(a.value("namespaces", json(0))), cell(a.value("networkPolicies", json(0))));
     } else if (kind == "nodes") {
         print_table(reply["items"], {{"NAME", "name"}, {"IP", "ip"}, {"POD CIDR", "podCIDR"},
                                      {"VTEP MAC", "vtepMAC"}, {"SELF", "self"}});
@@ -250,15 +255,21 @@ int main(int argc, char** argv) {
     } else if (verb == "delete") {
         if (words.size() != 3) {
             return usage_error(
-                "delete needs a kind (node, pod, service or endpointslice) and a name");
+                "delete needs a kind (node, pod, service, endpointslice, networkpolicy or "
+                "namespace) and a name");
         }
+        // kubectl's short names.
+        const std::string kind_word = words[1] == "netpol" ? "networkpolicy"
+                                      : words[1] == "ns"   ? "namespace"
+                                                           : words[1];
         // NAMESPACE/NAME, as kubectl prints objects; names never hold a '/'.
         std::string name = words[2];
-        if (size_t slash = name.find('/'); slash != std::string::npos && words[1] != "node") {
+        if (size_t slash = name.find('/');
+            slash != std::string::npos && kind_word != "node" && kind_word != "namespace") {
             ns = name.substr(0, slash);
             name = name.substr(slash + 1);
         }
-        req["kind"] = words[1];
+        req["kind"] = kind_word;
         req["name"] = name;
         req["namespace"] = ns;
     } else if (verb != "version" && verb != "status") {

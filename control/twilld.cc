@@ -107,9 +107,10 @@ int check(const std::string& path) {
         local += p.port.empty() ? 0 : 1;
     }
     fmt::print("{}: ok (node {}, {} remote nodes, {} local pods, {} pods in all, {} services, "
-               "{} endpoint slices)\n",
+               "{} endpoint slices, {} namespaces, {} network policies)\n",
                path, r.cfg.node.name, r.cfg.nodes.size(), local, r.cfg.pods.size(),
-               r.cfg.services.size(), r.cfg.endpoint_slices.size());
+               r.cfg.services.size(), r.cfg.endpoint_slices.size(), r.cfg.namespaces.size(),
+               r.cfg.network_policies.size());
     return 0;
 }
 

@@ -195,7 +195,8 @@ items:
 )");
     INFO(reply.dump());
     REQUIRE(reply["ok"] == true);
-    CHECK(reply["applied"] == json{{"nodes", 0}, {"pods", 0}, {"services", 1}, {"endpointSlices", 1}});
+    CHECK(reply["applied"] == json{{"nodes", 0}, {"pods", 0}, {"services", 1}, {"endpointSlices", 1},
+                                   {"namespaces", 0}, {"networkPolicies", 0}});
     REQUIRE(state.desired().endpoints_of({"shop", "web"}).size() == 1);
     CHECK(state.desired().endpoints_of({"shop", "web"})[0].ports == std::vector<uint16_t>{8080});
 

@@ -286,8 +286,8 @@ TEST_CASE("syntax and kinds", "[config]") {
         // Too short to guess from: no hint.
         require_only_error(parse(edit("  ip: 198", "  x: 1\n  ip: 198")), "node.x",
                            "unknown key 'x'; expected one of", 3, 3);
-        require_only_error(parse(base_yaml + "pods:\n  - {name: a, ip: 172.25.1.5, labels: {}}\n"),
-                           "pods[0].labels", "unknown key 'labels'", 10, 31);
+        require_only_error(parse(base_yaml + "pods:\n  - {name: a, ip: 172.25.1.5, annotations: {}}\n"),
+                           "pods[0].annotations", "unknown key 'annotations'", 10, 31);
     }
     SECTION("missing required keys point at the enclosing map") {
         require_only_error(parse(edit("  ip: 198.18.0.2\n", "")), "node.ip",
@@ -564,7 +564,8 @@ TEST_CASE("every error in a file is reported", "[config]") {
               ":16:75)");
 
     // Every bad example fails, each with several errors.
-    for (const char* name : {"addresses", "duplicates", "kinds", "many-errors", "services"}) {
+    for (const char* name :
+         {"addresses", "duplicates", "kinds", "many-errors", "services", "policies"}) {
         INFO(name);
         parse_result b = load_file(std::string(TWILL_TEST_DATA "/bad/") + name + ".yaml");
         CHECK(b.errors.size() >= 5);
@@ -1083,7 +1084,8 @@ ports: [{port: 8080}]
         REQUIRE(r.ok());
         CHECK(r.cfg.services.size() == 1);
         require_only_error(objects("conntrack: {capacity: 2048}\n"), "conntrack",
-                           "unknown key 'conntrack'; expected one of: nodes, pods, services, endpointSlices",
+                           "unknown key 'conntrack'; expected one of: nodes, pods, services, endpointSlices, "
+                           "namespaces, networkPolicies",
                            1, 1);
     }
     SECTION("one Service") {
@@ -1120,7 +1122,8 @@ ports: [{port: 8080}]
                                  "- {apiVersion: apps/v1, kind: Deployment, metadata: {name: web}}\n";
         parse_result r = objects(text);
         require_only_error(r, "items[2].kind",
-                           "kind 'Deployment' cannot be applied: expected Service or EndpointSlice",
+                           "kind 'Deployment' cannot be applied: expected Service, EndpointSlice, "
+                           "NetworkPolicy or Namespace",
                            where(text, "Deployment").first, where(text, "Deployment").second);
         REQUIRE(r.cfg.services.size() == 1);
         REQUIRE(r.cfg.endpoint_slices.size() == 1);
@@ -1134,15 +1137,17 @@ ports: [{port: 8080}]
     }
     SECTION("kinds that cannot be applied") {
         require_only_error(objects("apiVersion: v1\nkind: Pod\nmetadata: {name: a}\n"), "kind",
-                           "kind 'Pod' cannot be applied: expected Service or EndpointSlice, or a List of them",
+                           "kind 'Pod' cannot be applied: expected Service, EndpointSlice, "
+                           "NetworkPolicy or Namespace, or a List of them",
                            2, 7);
         require_only_error(objects("apiVersion: v1\nmetadata: {name: a}\n"), "kind",
                            "required key is missing", 1, 1);
         parse_result empty = objects("");
         REQUIRE(empty.errors.size() == 1);
         CHECK_THAT(empty.errors[0].message,
-                   Catch::Contains("nodes, pods, services or endpointSlices, or a Service, "
-                                   "EndpointSlice or List manifest"));
+                   Catch::Contains("nodes, pods, services, endpointSlices, namespaces or "
+                                   "networkPolicies, or a Service, EndpointSlice, NetworkPolicy, "
+                                   "Namespace or List manifest"));
     }
 }
 

@@ -1,0 +1,128 @@
+// The desired state's namespaces and NetworkPolicies: recorded by name, diffed for a
+// reload, checked for `twillctl apply` (unique names within the request; each object's
+// own rules were checked by the parser), and whether a change concerns policy at all.
+#include <fmt/format.h>
+
+#include "control/desired.h"
+#include "control/policy_rules.h"
+#include "control/service_rules.h"
+
+namespace twill {
+
+std::vector<pod_key> desired_state::pods_in(const std::string& ns) const {
+    std::vector<pod_key> out;
+    for (auto it = pods_.lower_bound(pod_key(ns, "")); it != pods_.end() && it->first.first == ns;
+         ++it) {
+        out.push_back(it->first);
+    }
+    return out;
+}
+
+bool desired_state::policy_touched(const object_change& c) const {
+    if (!c.namespaces.empty() || !c.network_policies.empty() || !c.delete_namespaces.empty() ||
+        !c.delete_network_policies.empty() || c.cut_denied_connections) {
+        return true;
+    }
+    for (const config::pod& p : c.pods) {
+        auto it = pods_.find(pod_key(p.ns, p.name));
+        if (it == pods_.end()) {
+            return true;
+        }
+        const config::pod& was = it->second;
+        if (was.ip != p.ip || was.labels != p.labels || was.container_ports != p.container_ports ||
+            was.port.empty() != p.port.empty()) {
+            return true;
+        }
+    }
+    for (const pod_key& key : c.delete_pods) {
+        if (pods_.contains(key)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void desired_state::record_policies(const object_change& c) {
+    for (const std::string& name : c.delete_namespaces) {
+        namespaces_.erase(name);
+    }
+    for (const pod_key& key : c.delete_network_policies) {
+        policies_.erase(key);
+    }
+    for (const config::namespace_def& ns : c.namespaces) {
+        namespaces_.insert_or_assign(ns.name, ns);
+    }
+    for (const config::network_policy& np : c.network_policies) {
+        policies_.insert_or_assign(pod_key(np.ns, np.name), np);
+    }
+    if (c.cut_denied_connections) {
+        settings_.cut_denied_connections = *c.cut_denied_connections;
+    }
+}
+
+void desired_state::diff_policies(const config::node_file& next, object_change& c) const {
+    std::set<std::string> names;
+    for (const config::namespace_def& ns : next.namespaces) {
+        names.insert(ns.name);
+        auto it = namespaces_.find(ns.name);
+        if (it == namespaces_.end() || !(it->second == ns)) {
+            c.namespaces.push_back(ns);
+        }
+    }
+    for (const auto& [name, ns] : namespaces_) {
+        if (!names.contains(name)) {
+            c.delete_namespaces.push_back(name);
+        }
+    }
+    std::set<pod_key> keys;
+    for (const config::network_policy& np : next.network_policies) {
+        pod_key key(np.ns, np.name);
+        keys.insert(key);
+        auto it = policies_.find(key);
+        if (it == policies_.end() || !(it->second == np)) {
+            c.network_policies.push_back(np);
+        }
+    }
+    for (const auto& [key, np] : policies_) {
+        if (!keys.contains(key)) {
+            c.delete_network_policies.push_back(key);
+        }
+    }
+    if (next.cut_denied_connections != settings_.cut_denied_connections) {
+        c.cut_denied_connections = next.cut_denied_connections;
+    }
+}
+
+void desired_state::check_policies(const config::node_file& objects,
+                                   const std::set<std::string>& skip,
+                                   std::vector<config::error>& errors) const {
+    const std::set<std::string> none;  // objects with errors of their own are skipped whole
+    config::rule_errors r(objects, none, errors);
+    std::map<std::string, std::string> names;  // name -> path
+    for (size_t i = 0; i < objects.namespaces.size(); ++i) {
+        const config::object_origin& o = objects.namespace_origins[i];
+        if (skip.contains(o.path)) {
+            continue;
+        }
+        const std::string path = config::namespace_field(o, "name");
+        const std::string& name = objects.namespaces[i].name;
+        if (auto [first, fresh] = names.try_emplace(name, path); !fresh) {
+            r.fail(path, fmt::format("duplicate namespace '{}' (also {})", name, first->second));
+        }
+    }
+    std::map<pod_key, std::string> policies;
+    for (size_t i = 0; i < objects.network_policies.size(); ++i) {
+        const config::object_origin& o = objects.policy_origins[i];
+        if (skip.contains(o.path)) {
+            continue;
+        }
+        const std::string path = config::policy_field(o, "name");
+        const config::network_policy& np = objects.network_policies[i];
+        if (auto [first, fresh] = policies.try_emplace(pod_key(np.ns, np.name), path); !fresh) {
+            r.fail(path, fmt::format("duplicate NetworkPolicy {}/{} (also {})", np.ns, np.name,
+                                     first->second));
+        }
+    }
+}
+
+}  // namespace twill
