@@ -1,5 +1,6 @@
 #include "control/api.h"
 
+#include "control/api_policies.h"
 #include "control/api_services.h"
 
 #include <set>
@@ -238,6 +239,11 @@ json handle(const json& req, api_context& ctx) {
         if (kind == "services") {
             return {{"ok", true}, {"items", get_services(ctx.state)}};
         }
+        if (kind == "policies" || kind == "networkpolicies" || kind == "netpol") {
+            json out = get_policies(ctx.state);
+            out["ok"] = true;
+            return out;
+        }
         if (kind == "conntrack") {
             std::string error;
             json out = get_conntrack(ctx.state, req.value("filters", json::object()), error);
@@ -252,7 +258,7 @@ json handle(const json& req, api_context& ctx) {
         }
         return error_reply("bad_request",
                            fmt::format("unknown kind '{}' for get; expected nodes, pods, "
-                                       "neighbours, services, conntrack or stats", kind));
+                                       "neighbours, services, policies, conntrack or stats", kind));
     }
     if (verb == "apply") {
         if (!req.contains("yaml") || !req["yaml"].is_string()) {

@@ -1,5 +1,7 @@
 #include "control/node_state.h"
 
+#include <stdexcept>
+
 #include <fmt/format.h>
 
 namespace twill {
@@ -30,6 +32,11 @@ node_state::node_state(const config::node_file& cfg, const node_params& params,
     published_.ct = conntrack_.get();
     pods_ = build_pod_table(cfg.node.pod_cidr, desired_.local_pods(), pod_ports_, pod_slots_,
                             *learned_);
+    std::string error;
+    if (!policy_.prepare(desired_, error)) {
+        throw std::runtime_error(error);
+    }
+    policy_.publish(published_);
     published_.slices.store(slices_.get(), std::memory_order_release);
     published_.pods.store(pods_.get(), std::memory_order_release);
 }
@@ -178,6 +185,7 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         pods_changed |= desired_.local_pods().contains(key);
     }
     const std::set<pod_key> services = desired_.services_touched(change);
+    const bool policy_changed = desired_.policy_touched(change);
     desired_.record(change);
 
     // Then what comes.
@@ -202,9 +210,19 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         old_pods = std::move(pods_);
         pods_ = std::move(pods);
     }
+    // NetworkPolicy: a new table when namespaces, pods or policies changed.
+    if (policy_changed) {
+        std::string error;
+        if (policy_.prepare(desired_, error)) {
+            policy_.publish(published_);
+        } else {
+            refused.push_back(error);  // the rest is applied; the old policy stays in force
+        }
+    }
     std::erase(retired, nullptr);
-    if (retired.empty() && gone.empty() && !pods_changed && !publisher_.pending()) {
-        return {};  // nothing a worker may hold was replaced: additions only, say
+    if (retired.empty() && gone.empty() && !pods_changed && !publisher_.pending() &&
+        !policy_.pending()) {
+        return refused;  // nothing a worker may hold was replaced: additions only, say
     }
 
     wait_grace_period();
@@ -212,6 +230,7 @@ std::vector<std::string> node_state::apply(const object_change& change) {
     retired.clear();
     old_pods.reset();
     publisher_.after_grace();
+    policy_.after_grace();
     for (ip4_addr ip : gone) {
         if (!desired_.has_node_ip(ip)) {
             slots_.release(ip);
@@ -230,7 +249,7 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         }
         pod_slots_.retain_only(local);
     }
-    return {};
+    return refused;
 }
 
 }  // namespace twill

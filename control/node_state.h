@@ -17,6 +17,7 @@
 #include "control/build_tables.h"
 #include "control/config.h"
 #include "control/desired.h"
+#include "control/policy_publisher.h"
 #include "control/ports.h"
 #include "control/service_publisher.h"
 #include "dataplane/service/conntrack.h"
@@ -50,6 +51,7 @@ public:
     const service_publisher& service_frontends() const { return publisher_; }
     // The worker's connection table; other threads may only read it (for_each).
     const conntrack& connections() const { return *conntrack_; }
+    const policy_publisher& policies() const { return policy_; }
 
     // A reload: `next` (a valid file) replaces the desired state, as the one change that
     // is the difference. The node itself, the cluster, EAL and the underlay need a restart
@@ -78,6 +80,7 @@ private:
     std::unique_ptr<slice_table> slices_;
     std::unique_ptr<const pod_table> pods_;
     std::unique_ptr<service_table> services_;
+    policy_publisher policy_;
     std::unique_ptr<conntrack> conntrack_;
     service_publisher publisher_;
     table_set published_;

@@ -1,6 +1,6 @@
 // twillctl: talks to twilld's control socket. Verbs and kinds are a contract for scripts.
 //   twillctl [--socket PATH] apply -f FILE
-//   twillctl [--socket PATH] get nodes|pods|neighbours|services|stats [-o json|yaml]
+//   twillctl [--socket PATH] get nodes|pods|neighbours|services|policies|stats [-o json|yaml]
 //   twillctl [--socket PATH] get conntrack [--service VIP[:PORT]] [--backend IP[:PORT]]
 //                                          [--client IP[:PORT]] [--protocol P] [--limit N]
 //   twillctl [--socket PATH] delete node|namespace NAME
@@ -21,6 +21,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <yaml-cpp/yaml.h>
 
@@ -33,7 +34,7 @@ using nlohmann::json;
 constexpr const char* usage =
     "usage: twillctl [--socket PATH] apply -f FILE   (nodes, pods, services, EndpointSlices,\n"
     "                                                 namespaces, NetworkPolicies)\n"
-    "       twillctl [--socket PATH] get nodes|pods|neighbours|services|stats [-o json|yaml]\n"
+    "       twillctl [--socket PATH] get nodes|pods|neighbours|services|policies|stats [-o json|yaml]\n"
     "       twillctl [--socket PATH] get conntrack [--service VIP[:PORT]] [--backend IP[:PORT]]\n"
     "                [--client IP[:PORT]] [--protocol TCP|UDP|SCTP] [--limit N] [-o json|yaml]\n"
     "       twillctl [--socket PATH] delete node|namespace NAME\n"
@@ -147,6 +148,35 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                 }
             }
         }
+    } else if (kind == "policies" || kind == "networkpolicies" || kind == "netpol") {
+        // Each policy: what it selects, its rules with the packets they allowed.
+        for (const json& p : reply["items"]) {
+            std::vector<std::string> pods;
+            for (const json& s : p["selects"]) {
+                pods.push_back(cell(s["pod"]) + (s.value("local", false) ? "" : " (remote)"));
+            }
+            fmt::print("{}/{}  podSelector {}  {}  denied {}  cut {}\n", cell(p["namespace"]),
+                       cell(p["name"]), cell(p["podSelector"]),
+                       fmt::format("{}", fmt::join(p["policyTypes"].get<std::vector<std::string>>(), "+")),
+                       cell(p["deniedAtSelectedPods"]), cell(p["connectionsCut"]));
+            fmt::print("  selects: {}\n", pods.empty() ? std::string("(no pod)") : fmt::format("{}", fmt::join(pods, ", ")));
+            for (const char* dir : {"ingress", "egress"}) {
+                for (const json& r : p[dir]) {
+                    const json& peers = r[std::string(dir) == "ingress" ? "from" : "to"];
+                    fmt::print("  {} {} {}  ports {}  packets {}\n", dir,
+                               std::string(dir) == "ingress" ? "from" : "to",
+                               fmt::format("{}", fmt::join(peers.get<std::vector<std::string>>(), " | ")),
+                               fmt::format("{}", fmt::join(r["ports"].get<std::vector<std::string>>(), ",")),
+                               cell(r["packets"]));
+                }
+            }
+        }
+        const json& c = reply["compiled"];
+        fmt::print("compiled: generation {}, {} address classes, {} isolated pod directions, {} rules, "
+                   "{} prefixes, {} allow lists, in {:.1f} ms; cutEstablished {}\n",
+                   cell(c["generation"]), cell(c["addressClasses"]), cell(c["isolatedPodDirections"]),
+                   cell(c["rules"]), cell(c["prefixes"]), cell(c["allowLists"]),
+                   c["compileMs"].get<double>(), cell(c["cutEstablished"]));
     } else if (kind == "conntrack") {
         print_table(reply["items"], {{"PRO", "protocol"}, {"CLIENT", "client"}, {"SERVICE", "service"},
                                      {"BACKEND", "backend"}, {"MASQUERADE", "masquerade"},
@@ -242,7 +272,7 @@ int main(int argc, char** argv) {
         req["source"] = file;
     } else if (verb == "get") {
         if (words.size() != 2) {
-            return usage_error("get needs one kind: nodes, pods, neighbours, services, conntrack or stats");
+            return usage_error("get needs one kind: nodes, pods, neighbours, services, policies, conntrack or stats");
         }
         kind = words[1];
         req["kind"] = kind;

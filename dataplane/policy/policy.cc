@@ -5,7 +5,7 @@
 namespace twill {
 namespace {
 
-constexpr uint8_t tcp_fin = 0x01, tcp_syn = 0x02, tcp_rst = 0x04, tcp_ack = 0x10;
+constexpr uint8_t tcp_syn = 0x02, tcp_rst = 0x04, tcp_ack = 0x10;
 constexpr uint8_t proto_sctp = 132;
 
 bool has_ports(uint8_t proto) {
@@ -91,6 +91,11 @@ bool service_connection(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m) {
 
 }  // namespace
 
+bool policy_allows(const policy_table& t, ip4_addr src, ip4_addr dst, uint8_t proto, uint16_t dport) {
+    uint32_t slot;
+    return allowed(t, t.info(src), t.info(dst), proto, dport, slot);
+}
+
 bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
                   uint32_t total_len, origin from) {
     const policy_table& t = *ctx.policy;
@@ -145,9 +150,8 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
         ctx.drop_packet(m, drop::fragment_attack);
         return false;
     }
-    if (ok && !reverse) {
-        return true;  // nothing isolated on the way back: no state to keep
-    }
+    // Stateful from here, as conntrack-first firewalls are: the connection table says
+    // whether the packet belongs to a connection that was allowed.
     conntrack& ct = *ctx.ct;
     const conntrack::hit h = ct.find(k);
     if (h.entry != conntrack::no_entry) {
@@ -187,7 +191,12 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
         deny(ctx, t, m, slot);
         return false;
     }
-    // A new connection whose replies would meet an isolated pod: tracked.
+    // A connection is tracked from the packet that opens it (a TCP SYN, any datagram), so
+    // that its direction is the one the policy judged; a TCP segment of a connection not
+    // tracked (opened before the policy isolated a pod, say) passes on the rules alone.
+    if (proto == net::ip_proto_tcp && (flags & (tcp_syn | tcp_ack | tcp_rst)) != tcp_syn) {
+        return true;
+    }
     const uint32_t e = ct.allocate();
     if (e == conntrack::no_entry) {
         ctx.counters->ct_full.add();
@@ -199,10 +208,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     ent.reply = flow_key{k.dst, k.src, k.dport, k.sport, proto, flow_key::connection, 0};
     ent.backend = 0;
     ent.frontend = ~uint32_t(0);
-    ent.state = proto != net::ip_proto_tcp
-                    ? ct_state::datagram
-                    : ((flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn ? ct_state::syn
-                                                                            : ct_state::established);
+    ent.state = proto == net::ip_proto_tcp ? ct_state::syn : ct_state::datagram;
     ent.flags = ct_entry::policy_only;
     ent.policy_gen = t.gen();
     ent.expires.store(ctx.now_s + conntrack_timeout(p, ent.state), std::memory_order_relaxed);
@@ -215,9 +221,6 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     }
     ct.write_end(ent);
     ctx.counters->policy_tracked.add();
-    if (flags & (tcp_fin | tcp_rst)) {
-        conntrack_seen(ctx, ent, false, proto, flags);
-    }
     return true;
 }
 

@@ -23,6 +23,11 @@ inline bool policy_active(const pipeline_ctx& ctx) {
     return ctx.policy != nullptr && ctx.policy->isolating();
 }
 
+// The rules alone, for one direction: whether a packet from `src` to `dst` on
+// `proto`/`dport` (host order) is allowed by the egress policy of `src` and the ingress
+// policy of `dst` (where they are isolated local pods). Counts the rules that allow.
+bool policy_allows(const policy_table& t, ip4_addr src, ip4_addr dst, uint8_t proto, uint16_t dport);
+
 // True: go on with `m`; false: `m` was dropped. `from` is origin::nat right after the
 // service stage translated it (ctx.svc_entry names the connection, if tracked).
 bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,

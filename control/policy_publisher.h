@@ -1,0 +1,75 @@
+// NetworkPolicy on the control thread: compiles the desired namespaces, pods and policies
+// (control/policy_compile.h) into a new policy_table and publishes it; after the grace
+// period the replaced table's counters are added to running totals (by policy, rule and
+// pod, which outlive table versions) and the table is freed.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "control/desired.h"
+#include "control/policy_compile.h"
+#include "dataplane/policy/policy_table.h"
+#include "dataplane/tables/tables.h"
+
+namespace twill {
+
+// The table's input from the compiled form.
+policy_spec make_policy_spec(const policy::compiled& c, bool cut_established);
+
+class policy_publisher {
+public:
+    // Compiles and builds the table for `d` (not yet published). False and `error` when
+    // the table cannot be built (DPDK memory).
+    bool prepare(const desired_state& d, std::string& error);
+    // Publishes what prepare() made.
+    void publish(table_set& tables);
+    bool pending() const { return retiring_ != nullptr; }
+    // After the grace period: the replaced table's counters into the totals; freed.
+    void after_grace();
+
+    const policy::compiled& compiled() const { return compiled_; }
+    const policy_table* table() const { return current_.get(); }
+    double compile_ms() const { return compile_ms_; }
+    uint32_t gen() const { return gen_; }
+
+    struct rule_key {
+        std::string ns, policy;
+        bool egress;
+        uint32_t index;
+        auto operator<=>(const rule_key&) const = default;
+    };
+    struct pod_dir_key {
+        std::string ns, pod;
+        bool egress;
+        auto operator<=>(const pod_dir_key&) const = default;
+    };
+    struct pod_totals {
+        uint64_t denied = 0;
+        uint64_t cut = 0;
+    };
+    // Totals so far, the current table's counters included.
+    std::map<rule_key, uint64_t> rule_hits() const;
+    std::map<pod_dir_key, pod_totals> pod_counts() const;
+
+private:
+    void fold(const policy_table& t, const policy::compiled& c, std::map<rule_key, uint64_t>& hits,
+              std::map<pod_dir_key, pod_totals>& pods) const;
+
+    uint32_t gen_ = 0;
+    policy::compiled compiled_;
+    std::unique_ptr<const policy_table> current_;
+    policy::compiled next_compiled_;
+    std::unique_ptr<const policy_table> next_;
+    policy::compiled retiring_compiled_;
+    std::unique_ptr<const policy_table> retiring_;
+    double compile_ms_ = 0;
+    std::map<rule_key, uint64_t> hits_;
+    std::map<pod_dir_key, pod_totals> pods_;
+};
+
+}  // namespace twill
