@@ -214,14 +214,24 @@ class Lab:
     def differences(self, expected, obs, why):
         lines = ["rows from, columns to; '.' allowed, 'X' denied; T on twill-b, K on kernel-a"]
         wrong = []
+        groups = []  # protocols whose expected and observed matrices are the same: one table
         for pp in self.probes:
             if obs[pp] == expected[pp]:
                 continue
-            lines += render(self.cluster, f"{pp[0]}/{pp[1]}", expected[pp], obs[pp])
+            for g in groups:
+                if (g[1], g[2]) == (expected[pp], obs[pp]):
+                    g[0].append(f"{pp[0]}/{pp[1]}")
+                    break
+            else:
+                groups.append([[f"{pp[0]}/{pp[1]}"], expected[pp], obs[pp]])
             for (s, d), e in sorted(expected[pp].items()):
                 if obs[pp].get((s, d)) != e:
                     wrong.append(f"{s} -> {d} {pp[0]}/{pp[1]}: expected "
                                  f"{'allowed' if e else 'denied'}, got {why.get((pp, s, d), 'no answer')}")
+        for names, exp, got in groups:
+            if len(names) > 1:
+                lines.append(" ".join(names) + ":")
+            lines += render(self.cluster, names[0] if len(names) == 1 else "", exp, got)
         lines += wrong[:16] + ([f"... and {len(wrong) - 16} more"] if len(wrong) > 16 else [])
         return lines
 
