@@ -9,7 +9,7 @@ packages=(
   dpdk dpdk-dev libdpdk-dev libnuma-dev libpcap-dev
   libyaml-cpp-dev libfmt-dev libboost-dev catch2 nlohmann-json3-dev
   # lab and tests
-  iproute2 iputils-ping tcpdump socat ethtool python3-scapy procps kmod nftables
+  iproute2 iputils-ping tcpdump socat ethtool python3-scapy python3-yaml procps kmod nftables
   # sanitizers (libasan/libubsan come with gcc)
 )
 

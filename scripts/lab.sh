@@ -3,7 +3,10 @@
 # in network namespaces this script creates and removes. Nothing is configured in, or
 # sent from, the root namespace.
 #
-#   scripts/lab.sh up [--no-twilld]   build the lab (removing leftovers), start twilld
+#   scripts/lab.sh up [--no-twilld] [--policy-pods]
+#                                     build the lab (removing leftovers), start twilld;
+#                                     --policy-pods adds the policy lab's nine pods
+#                                     (tests/lab/policy.sh) before twilld starts
 #   scripts/lab.sh test               up, run tests/lab/integration.sh, down
 #   scripts/lab.sh demo               up, a short traffic run and report, down
 #   scripts/lab.sh down               stop twilld, remove the lab's namespaces
@@ -26,6 +29,9 @@
 # and, after add-kernel-c:
 #   $P-c1 eth0 -- cali-c1 [$P-c  kernel-c: flannel.1, eth0 198.18.0.3] eth0 -- sw-c
 #   pod c1 172.25.3.2/32 (Calico), slice 172.25.3.0/24
+# and, with --policy-pods (use TWILL_LAB_CONFIG=config/lab-policy.yaml):
+#   $P-xa $P-xb $P-ya $P-yc $P-zb on twill-b (veths pxa ...), $P-xc $P-yb $P-za $P-zc on
+#   kernel-a (cali-xc ...); addresses in tests/lab/lib.sh (POLICY_PODS)
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=../tests/lab/lib.sh
@@ -165,13 +171,17 @@ lab_down() {
 }
 
 lab_up() {
-  local with_twilld=$1
+  local with_twilld=$1 policy_pods=${2:-no}
   if lab_leftovers; then
     lab_say "removing leftovers of an earlier lab"
     lab_down
   fi
   lab_build
   lab_say "topology up: ${LAB_NAMESPACES[*]}"
+  if [[ $policy_pods == yes ]]; then
+    policy_pods_up
+    lab_say "policy pods up: ${POLICY_NAMESPACES[*]}"
+  fi
   if [[ $with_twilld == yes ]]; then start_twilld; fi
 }
 
@@ -202,15 +212,16 @@ lab_add_kernel_c() {
 # ---------------------------------------------------------------------------- commands
 
 cmd_up() {
-  local with_twilld=yes
+  local with_twilld=yes policy_pods=no
   while (($#)); do
     case $1 in
       --no-twilld) with_twilld=no ;;
+      --policy-pods) policy_pods=yes ;;
       *) lab_err "up: unknown option $1"; return 2 ;;
     esac
     shift
   done
-  if ! lab_up "$with_twilld"; then
+  if ! lab_up "$with_twilld" "$policy_pods"; then
     lab_down
     return 1
   fi

@@ -112,6 +112,8 @@ if ((run_lab)); then
   run_counted "lab host port: the node's kernel, pods and the underlay" tests/lab/host.sh
   run_counted "lab services: schedulers, affinity, node ports, scaling, kube-proxy nftables peer" \
     tests/lab/services.sh
+  run_counted "lab NetworkPolicy truth table: 9 pods on twill and kernel nodes, every pair per case" \
+    tests/lab/policy.sh
 fi
 
 echo

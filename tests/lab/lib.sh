@@ -28,8 +28,21 @@ NS_C="$LAB_P-c"     # kernel flannel node kernel-c
 NS_C1="$LAB_P-c1"   # pod on kernel-c (Calico style)
 NS_B3="$LAB_P-b3"   # twill pod added at run time
 NS_U="$LAB_P-u"     # a client on the underlay (tests/lab/services.sh: node ports)
+# The policy lab's nine pods (tests/lab/policy.sh, `scripts/lab.sh up --policy-pods`):
+# namespaces x, y, z with pods a, b, c each, as in Kubernetes' e2e netpol suite, spread
+# so that every namespace has pods on both nodes: NAMESPACE/POD:NODE:ADDRESS, node b =
+# twill-b (Calico-style pod on an af_packet port), a = kernel-a (Calico-style pod). The
+# last octet is 10 * namespace + pod (x = 1, a = 1). config/lab-policy.yaml lists the
+# same pods; policy.sh checks that the two agree.
+POLICY_PODS=(x/a:b:172.25.2.11 x/b:b:172.25.2.12 x/c:a:172.25.1.13
+             y/a:b:172.25.2.21 y/b:a:172.25.1.22 y/c:b:172.25.2.23
+             z/a:a:172.25.1.31 z/b:b:172.25.2.32 z/c:a:172.25.1.33)
+policy_pod_ns() { printf '%s\n' "$LAB_P-${1/\//}"; }   # x/a -> $P-xa
+POLICY_NAMESPACES=()
+for _p in "${POLICY_PODS[@]}"; do _p=${_p%%:*}; POLICY_NAMESPACES+=("$LAB_P-${_p/\//}"); done
+unset _p
 # Removed by `scripts/lab.sh down` too, when they exist.
-LAB_EXTRA_NAMESPACES=("$NS_C" "$NS_C1" "$NS_B3" "$NS_U")
+LAB_EXTRA_NAMESPACES=("$NS_C" "$NS_C1" "$NS_B3" "$NS_U" "${POLICY_NAMESPACES[@]}")
 
 # Addresses (fixed: config/lab-twill.yaml uses them).
 A_UL_IP=198.18.0.1   A_UL_MAC=02:00:00:00:01:01   A_VTEP_MAC=0e:00:00:00:01:00
@@ -134,6 +147,34 @@ calico_pod() {
   ip -n "$pod_ns" addr add "$pod_ip/32" dev eth0
   ip -n "$pod_ns" route add 169.254.1.1 dev eth0 scope link
   ip -n "$pod_ns" route add default via 169.254.1.1 dev eth0
+}
+
+# A MAC made of prefix byte $1, 00 and the four bytes of IPv4 address $2.
+mac_of_ip() {
+  local a b c d
+  IFS=. read -r a b c d <<<"$2"
+  printf '%s:00:%02x:%02x:%02x:%02x\n' "$1" "$a" "$b" "$c" "$d"
+}
+
+# The policy lab's pods (POLICY_PODS), added to a lab built by lab_build before twilld
+# starts: twill pods on veths p<ns><pod> (pxa, ...) in twill-b, kernel pods on
+# cali-<ns><pod> in kernel-a.
+policy_pods_up() {
+  local spec pod node ip ns short
+  for spec in "${POLICY_PODS[@]}"; do
+    IFS=: read -r pod node ip <<<"$spec"
+    ns=$(policy_pod_ns "$pod")
+    short=${pod/\//}
+    new_ns "$ns"
+    if [[ $node == b ]]; then
+      new_pod_veth "$ns" "$NS_B" "p$short" "$(mac_of_ip 0a "$ip")" "$(mac_of_ip 02 "$ip")"
+      ip -n "$ns" addr add "$ip/32" dev eth0
+      ip -n "$ns" route add 169.254.1.1 dev eth0 scope link
+      ip -n "$ns" route add default via 169.254.1.1 dev eth0
+    else
+      calico_pod "$NS_A" "$ns" "cali-$short" "$ip" "$(mac_of_ip 0a "$ip")"
+    fi
+  done
 }
 
 # PID of the twilld this lab started, if it is still alive and is really twilld.
