@@ -33,7 +33,7 @@ node_state::node_state(const config::node_file& cfg, const node_params& params,
     pods_ = build_pod_table(cfg.node.pod_cidr, desired_.local_pods(), pod_ports_, pod_slots_,
                             *learned_);
     std::string error;
-    if (!policy_.prepare(desired_, error)) {
+    if (!policy_.prepare(desired_, nullptr, error)) {
         throw std::runtime_error(error);
     }
     policy_.publish(published_);
@@ -146,6 +146,14 @@ std::vector<std::string> node_state::apply(const object_change& change) {
             new_frontends, new_backends, publisher_.frontends_used(), publisher_.backends_used(),
             service_table::frontend_capacity, service_table::backend_capacity));
     }
+    // NetworkPolicy: the next table, built before anything changes.
+    const bool policy_changed = refused.empty() && desired_.policy_touched(change);
+    if (policy_changed) {
+        std::string error;
+        if (!policy_.prepare(desired_, &change, error)) {
+            refused.push_back(error);
+        }
+    }
     if (!refused.empty()) {
         for (const auto& [devargs, port] : attached) {
             ops_.detach(port);
@@ -185,7 +193,6 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         pods_changed |= desired_.local_pods().contains(key);
     }
     const std::set<pod_key> services = desired_.services_touched(change);
-    const bool policy_changed = desired_.policy_touched(change);
     desired_.record(change);
 
     // Then what comes.
@@ -210,14 +217,8 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         old_pods = std::move(pods_);
         pods_ = std::move(pods);
     }
-    // NetworkPolicy: a new table when namespaces, pods or policies changed.
     if (policy_changed) {
-        std::string error;
-        if (policy_.prepare(desired_, error)) {
-            policy_.publish(published_);
-        } else {
-            refused.push_back(error);  // the rest is applied; the old policy stays in force
-        }
+        policy_.publish(published_);
     }
     std::erase(retired, nullptr);
     if (retired.empty() && gone.empty() && !pods_changed && !publisher_.pending() &&

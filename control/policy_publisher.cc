@@ -2,25 +2,53 @@
 
 namespace twill {
 
-bool policy_publisher::prepare(const desired_state& d, std::string& error) {
+bool policy_publisher::prepare(const desired_state& d, const object_change* change,
+                               std::string& error) {
+    std::map<std::string, config::namespace_def> ns_after = d.namespaces();
+    std::map<pod_key, config::pod> pods_after = d.pods();
+    std::map<pod_key, config::network_policy> pols_after = d.network_policies();
+    bool cut = d.settings().cut_denied_connections;
+    if (change != nullptr) {
+        for (const std::string& n : change->delete_namespaces) {
+            ns_after.erase(n);
+        }
+        for (const config::namespace_def& n : change->namespaces) {
+            ns_after[n.name] = n;
+        }
+        for (const pod_key& k : change->delete_pods) {
+            pods_after.erase(k);
+        }
+        for (const config::pod& p : change->pods) {
+            pods_after[pod_key(p.ns, p.name)] = p;
+        }
+        for (const pod_key& k : change->delete_network_policies) {
+            pols_after.erase(k);
+        }
+        for (const config::network_policy& p : change->network_policies) {
+            pols_after[pod_key(p.ns, p.name)] = p;
+        }
+        if (change->cut_denied_connections) {
+            cut = *change->cut_denied_connections;
+        }
+    }
     std::vector<config::namespace_def> namespaces;
-    for (const auto& [name, n] : d.namespaces()) {
-        namespaces.push_back(n);
+    for (auto& [name, n] : ns_after) {
+        namespaces.push_back(std::move(n));
     }
     std::vector<config::pod> pods;
-    for (const auto& [key, p] : d.pods()) {
-        pods.push_back(p);
+    for (auto& [key, p] : pods_after) {
+        pods.push_back(std::move(p));
     }
     std::vector<config::network_policy> policies;
-    for (const auto& [key, p] : d.network_policies()) {
-        policies.push_back(p);
+    for (auto& [key, p] : pols_after) {
+        policies.push_back(std::move(p));
     }
     const auto start = std::chrono::steady_clock::now();
     policy::compiled c = policy::compile(namespaces, pods, policies);
     compile_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
     std::unique_ptr<policy_table> t =
-        policy_table::build(make_policy_spec(c, d.settings().cut_denied_connections), gen_ + 1, error);
+        policy_table::build(make_policy_spec(c, cut), gen_ + 1, error);
     if (t == nullptr) {
         return false;
     }

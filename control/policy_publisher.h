@@ -23,9 +23,10 @@ policy_spec make_policy_spec(const policy::compiled& c, bool cut_established);
 
 class policy_publisher {
 public:
-    // Compiles and builds the table for `d` (not yet published). False and `error` when
-    // the table cannot be built (DPDK memory).
-    bool prepare(const desired_state& d, std::string& error);
+    // Compiles and builds the table for `d` as `change` (if any) would leave it, before
+    // anything is published, so that a failure refuses the change whole. False and
+    // `error` when the table cannot be built (DPDK memory).
+    bool prepare(const desired_state& d, const object_change* change, std::string& error);
     // Publishes what prepare() made.
     void publish(table_set& tables);
     bool pending() const { return retiring_ != nullptr; }

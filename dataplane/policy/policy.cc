@@ -187,14 +187,25 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
             return true;
         }
     }
+    bool picked_up = false;
     if (!ok) {
-        deny(ctx, t, m, slot);
-        return false;
+        // A TCP segment (not a SYN) of a connection opened before a pod on its way was
+        // isolated has no record. It is taken up mid-stream, as the reply of a connection
+        // the other side opened, when its source port is the lower one (the server's
+        // side, by the usual port choice) and that other side's connection is allowed.
+        const uint16_t sport = net::bswap(k.sport), dport = net::bswap(k.dport);
+        uint32_t other = 0;
+        if (proto != net::ip_proto_tcp || (flags & (tcp_syn | tcp_rst)) != 0 || sport >= dport ||
+            !allowed(t, di, si, proto, sport, other)) {
+            deny(ctx, t, m, slot);
+            return false;
+        }
+        picked_up = true;
     }
     // A connection is tracked from the packet that opens it (a TCP SYN, any datagram), so
     // that its direction is the one the policy judged; a TCP segment of a connection not
     // tracked (opened before the policy isolated a pod, say) passes on the rules alone.
-    if (proto == net::ip_proto_tcp && (flags & (tcp_syn | tcp_ack | tcp_rst)) != tcp_syn) {
+    if (!picked_up && proto == net::ip_proto_tcp && (flags & (tcp_syn | tcp_ack | tcp_rst)) != tcp_syn) {
         return true;
     }
     const uint32_t e = ct.allocate();
@@ -204,11 +215,14 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     }
     ct_entry& ent = ct.entry(e);
     ct.write_begin(ent);
-    ent.orig = k;
-    ent.reply = flow_key{k.dst, k.src, k.dport, k.sport, proto, flow_key::connection, 0};
+    const flow_key back{k.dst, k.src, k.dport, k.sport, proto, flow_key::connection, 0};
+    ent.orig = picked_up ? back : k;
+    ent.reply = picked_up ? k : back;
     ent.backend = 0;
     ent.frontend = ~uint32_t(0);
-    ent.state = proto == net::ip_proto_tcp ? ct_state::syn : ct_state::datagram;
+    ent.state = proto != net::ip_proto_tcp ? ct_state::datagram
+                : picked_up                    ? ct_state::established
+                                               : ct_state::syn;
     ent.flags = ct_entry::policy_only;
     ent.policy_gen = t.gen();
     ent.expires.store(ctx.now_s + conntrack_timeout(p, ent.state), std::memory_order_relaxed);

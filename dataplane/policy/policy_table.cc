@@ -30,7 +30,7 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
     static std::atomic<uint32_t> serial{0};
     const std::string name = fmt::format("twill_policy_{}", serial.fetch_add(1));
     rte_lpm_config cfg{};
-    cfg.max_rules = uint32_t(spec.prefixes.size() + 1);
+    cfg.max_rules = uint32_t(spec.prefixes.size() + 2);
     cfg.number_tbl8s = uint32_t(groups.size() + 1);
     t->lpm_ = rte_lpm_create(name.c_str(), SOCKET_ID_ANY, &cfg);
     if (t->lpm_ == nullptr) {
@@ -39,6 +39,13 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
         return nullptr;
     }
     for (const auto& [p, info] : spec.prefixes) {
+        if (p.len == 0) {  // rte_lpm takes depths 1..32: two halves
+            if (rte_lpm_add(t->lpm_, 0, 1, info) != 0 || rte_lpm_add(t->lpm_, 0x80000000u, 1, info) != 0) {
+                error = "policy: cannot add 0.0.0.0/0 to the LPM";
+                return nullptr;
+            }
+            continue;
+        }
         if (rte_lpm_add(t->lpm_, p.addr.value, p.len, info) != 0) {
             error = fmt::format("policy: cannot add a /{} prefix to the LPM", p.len);
             return nullptr;

@@ -224,3 +224,46 @@ services:
     CHECK(node.state().connections().size() == before);
     REQUIRE_NO_LEAKED_MBUFS();
 }
+
+TEST_CASE("policy: ipBlock 0.0.0.0/0 with an except", "[policy]") {
+    policy_node_t node(R"(
+networkPolicies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: anywhere-but, namespace: y}
+    spec:
+      podSelector: {}
+      policyTypes: [Egress]
+      egress: [{to: [{ipBlock: {cidr: 0.0.0.0/0, except: [172.25.1.2/32]}}]}]
+)");
+    CHECK(node.from_b2("172.25.1.3", 1000, 80).size() == 1);
+    CHECK(node.from_b2("172.25.1.2", 1000, 80).empty());
+    CHECK(node.drops(drop::policy_denied) == 1);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("policy: a connection opened before its pod was isolated keeps its replies "
+          "(taken up mid-stream from the server's port)",
+          "[policy]") {
+    policy_node_t node("");
+    // b1 opens a connection to a2:80 while nothing is isolated: not tracked.
+    REQUIRE(node.from_b1("172.25.1.3", 50000, 80).size() == 1);
+    CHECK(node.counters().policy_tracked.get() == 0);
+    node.apply_yaml(R"(
+networkPolicies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: deny-in, namespace: x}
+    spec: {podSelector: {}}
+)");
+    // a2's segments from port 80 are the replies b1's open egress allows.
+    REQUIRE(node.from_remote("172.25.1.3", 80, "172.25.2.2", 50000, ack).size() == 1);
+    CHECK(node.counters().policy_tracked.get() == 1);
+    REQUIRE(node.from_remote("172.25.1.3", 80, "172.25.2.2", 50000, ack).size() == 1);
+    CHECK(node.counters().policy_tracked.get() == 1);
+    // a2 sending from a high port to b1's low port is not a reply: denied, SYN or not.
+    CHECK(node.from_remote("172.25.1.3", 50001, "172.25.2.2", 80, ack).empty());
+    CHECK(node.from_remote("172.25.1.3", 80, "172.25.2.2", 50002, syn).empty());
+    CHECK(node.drops(drop::policy_denied) == 2);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
