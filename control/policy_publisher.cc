@@ -77,6 +77,7 @@ policy_spec make_policy_spec(const policy::compiled& c, bool cut_established) {
     }
     spec.rules = uint32_t(c.rules.size());
     spec.slots = uint32_t(std::max<size_t>(c.slots.size(), 1));
+    spec.classes = c.classes;
     return spec;
 }
 

@@ -1,6 +1,7 @@
 #include "dataplane/policy/policy_table.h"
 
 #include <bit>
+#include <map>
 #include <set>
 
 #include <fmt/format.h>
@@ -51,31 +52,61 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
             return nullptr;
         }
     }
-    size_t n = 0;
-    for (const auto& [k, ranges] : spec.allow) {
-        n += ranges.size();
-    }
-    t->ranges_.reserve(n);
-    const uint32_t size = std::bit_ceil(std::max<uint32_t>(16, uint32_t(spec.allow.size() * 2)));
-    t->mask_ = size - 1;
-    t->buckets_.assign(size, bucket{0, 0, 0});
-    for (const auto& [k, ranges] : spec.allow) {
-        const uint64_t key = policy_table::key(k.first, k.second);
-        uint32_t i = hash(key) & t->mask_;
-        while (t->buckets_[i].key != 0 && t->buckets_[i].key != key) {
-            i = (i + 1) & t->mask_;
+    // Distinct range lists, then distinct rows (a slot's list per class, the any-class
+    // list filling classes it does not name): profiles.
+    std::map<std::vector<uint64_t>, uint32_t> list_ids;
+    t->lists_.push_back({0, 0});
+    auto list_id = [&](const std::vector<policy_range>& ranges) {
+        std::vector<uint64_t> key;
+        key.reserve(ranges.size());
+        for (const policy_range& r : ranges) {
+            key.push_back(uint64_t(r.proto) << 56 | uint64_t(r.lo) << 40 | uint64_t(r.hi) << 24 | r.rule);
         }
-        bucket& b = t->buckets_[i];
-        if (b.key == 0) {
-            b = bucket{key, uint32_t(t->ranges_.size()), 0};
-        } else if (b.first + b.count != t->ranges_.size()) {
-            error = "policy: an allow list given twice";
+        auto [it, fresh] = list_ids.emplace(std::move(key), uint32_t(t->lists_.size()));
+        if (fresh) {
+            t->lists_.push_back({uint32_t(t->ranges_.size()), uint32_t(ranges.size())});
+            t->ranges_.insert(t->ranges_.end(), ranges.begin(), ranges.end());
+        }
+        return it->second;
+    };
+    const uint32_t classes = std::max<uint32_t>(spec.classes, 1);
+    t->stride_ = classes;
+    std::vector<std::vector<uint32_t>> rows(spec.slots);  // slot -> list per class
+    for (const auto& [k, ranges] : spec.allow) {
+        const auto [slot, cls] = k;
+        if (slot == 0 || slot >= spec.slots || (cls != policy_any_class && cls >= classes)) {
+            error = "policy: an allow list outside the compiled slots or classes";
             return nullptr;
         }
-        for (const policy_range& r : ranges) {
-            t->ranges_.push_back(r);
-            ++b.count;
+        std::vector<uint32_t>& row = rows[slot];
+        if (row.empty()) {
+            row.assign(size_t(classes) + 1, ~uint32_t(0));  // last: any class
         }
+        row[cls == policy_any_class ? classes : cls] = list_id(ranges);
+    }
+    if (uint64_t(spec.slots) * classes > (uint64_t(1) << 26)) {
+        error = fmt::format("policy: {} isolated pod directions x {} address classes is more than "
+                            "this build's matrix takes", spec.slots - 1, classes);
+        return nullptr;
+    }
+    std::map<std::vector<uint32_t>, uint32_t> profile_ids;
+    t->slot_profile_.assign(spec.slots, 0);
+    t->matrix_.assign(classes, 0);  // profile 0: every list empty
+    for (uint32_t slot = 1; slot < spec.slots; ++slot) {
+        std::vector<uint32_t>& row = rows[slot];
+        if (row.empty()) {
+            continue;  // isolated, nothing allowed: profile 0
+        }
+        const uint32_t any = row[classes] == ~uint32_t(0) ? 0 : row[classes];
+        row.pop_back();
+        for (uint32_t& cell : row) {
+            cell = cell == ~uint32_t(0) ? any : cell;
+        }
+        auto [it, fresh] = profile_ids.emplace(row, uint32_t(t->matrix_.size() / classes));
+        if (fresh) {
+            t->matrix_.insert(t->matrix_.end(), row.begin(), row.end());
+        }
+        t->slot_profile_[slot] = it->second;
     }
     t->rule_hits_.reset(new std::atomic<uint64_t>[std::max<uint32_t>(spec.rules, 1)]());
     t->slot_denied_.reset(new std::atomic<uint64_t>[spec.slots]());

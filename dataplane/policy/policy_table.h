@@ -3,7 +3,9 @@
 // through RCU like the pod table. A check is two lookups whatever the number of
 // policies: the address's info (an LPM over pod /32s and ipBlock prefixes: its peer
 // class and, for a local pod, its isolation slots), then the allow list of (slot, peer
-// class) in a flat hash.
+// class). Slots whose allow lists are all alike (pods that the same policies select, with
+// the same named ports) share a profile, and a dense matrix (profile, class) -> list keeps
+// the lookup one load in a table that stays small as rules grow.
 #pragma once
 
 #include <atomic>
@@ -43,7 +45,8 @@ struct policy_spec {
     // any-class ranges too.
     std::vector<std::pair<std::pair<uint32_t, uint32_t>, std::vector<policy_range>>> allow;
     uint32_t rules = 0;
-    uint32_t slots = 1;  // slot 0 included
+    uint32_t slots = 1;    // slot 0 included
+    uint32_t classes = 1;  // peer classes, class 0 included
     bool cut_established = true;
 };
 
@@ -67,14 +70,8 @@ public:
     // The rule that lets `proto`/`port` (host order) through for (slot, peer class), or
     // `denied`.
     int32_t allows(uint32_t slot, uint32_t peer_class, uint8_t proto, uint16_t port) const {
-        const bucket* b = find(key(slot, peer_class));
-        if (b == nullptr) {
-            b = find(key(slot, policy_any_class));
-            if (b == nullptr) {
-                return denied;
-            }
-        }
-        for (uint32_t i = b->first, end = b->first + b->count; i < end; ++i) {
+        const list& b = lists_[matrix_[size_t(slot_profile_[slot]) * stride_ + peer_class]];
+        for (uint32_t i = b.first, end = b.first + b.count; i < end; ++i) {
             const policy_range& r = ranges_[i];
             if ((r.proto == policy_any_proto || r.proto == proto) && r.lo <= port && port <= r.hi) {
                 return int32_t(r.rule);
@@ -95,30 +92,11 @@ public:
     uint32_t slots() const { return slots_; }
 
 private:
-    struct bucket {
-        uint64_t key;  // 0 = empty (slot 0 never has ranges)
+    struct list {
         uint32_t first;
         uint32_t count;
     };
     policy_table() = default;
-    static uint64_t key(uint32_t slot, uint32_t cls) { return uint64_t(slot) << 32 | cls; }
-    static uint32_t hash(uint64_t k) {
-        k ^= k >> 33;
-        k *= 0xff51afd7ed558ccdull;
-        k ^= k >> 33;
-        return uint32_t(k);
-    }
-    const bucket* find(uint64_t k) const {
-        for (uint32_t i = hash(k) & mask_;; i = (i + 1) & mask_) {
-            const bucket& b = buckets_[i];
-            if (b.key == k) {
-                return &b;
-            }
-            if (b.key == 0) {
-                return nullptr;
-            }
-        }
-    }
     static void bump(std::atomic<uint64_t>& c) {
         c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
@@ -129,9 +107,14 @@ private:
     uint32_t slots_ = 1;
     rte_lpm* lpm_ = nullptr;
     std::vector<policy_address> infos_;
-    std::vector<bucket> buckets_;
-    uint32_t mask_ = 0;
+    std::vector<uint32_t> slot_profile_;  // slot -> profile (0: no list at all)
+    size_t stride_ = 1;                   // classes per profile row
+    std::vector<uint32_t> matrix_;        // profile * stride + class -> list (0: empty)
+    std::vector<list> lists_;             // distinct allow lists; [0] empty
     std::vector<policy_range> ranges_;
+public:
+    uint32_t profiles() const { return uint32_t(matrix_.size() / stride_); }
+    uint32_t distinct_lists() const { return uint32_t(lists_.size() - 1); }
     std::unique_ptr<std::atomic<uint64_t>[]> rule_hits_;
     std::unique_ptr<std::atomic<uint64_t>[]> slot_denied_;
     std::unique_ptr<std::atomic<uint64_t>[]> slot_cut_;
