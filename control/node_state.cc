@@ -146,8 +146,10 @@ std::vector<std::string> node_state::apply(const object_change& change) {
             new_frontends, new_backends, publisher_.frontends_used(), publisher_.backends_used(),
             service_table::frontend_capacity, service_table::backend_capacity));
     }
-    // NetworkPolicy: the next table, built before anything changes.
-    const bool policy_changed = refused.empty() && desired_.policy_touched(change);
+    // NetworkPolicy: the next table, built before anything changes; without a policy
+    // before or after the change, the table (which isolates nothing) stays.
+    const bool policy_changed = refused.empty() && desired_.policy_touched(change) &&
+                                (!desired_.network_policies().empty() || !change.network_policies.empty());
     if (policy_changed) {
         std::string error;
         if (!policy_.prepare(desired_, &change, error)) {
