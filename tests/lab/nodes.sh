@@ -192,7 +192,7 @@ pods:
 YAML
 step "apply kernel-c"
 check "twillctl apply -f kernel-c.yaml (node kernel-c, pod pod-c1): exit 0" \
-  ctl_has '^applied: 1 nodes, 1 pods, 0 services, 0 endpoint slices$' apply -f "$tmp/kernel-c.yaml"
+  ctl_has '^applied: 1 nodes, 1 pods, 0 services, 0 endpoint slices, 0 namespaces, 0 network policies$' apply -f "$tmp/kernel-c.yaml"
 check "after the apply: b1 -> c1, the first packet too (held for ARP)" ping_all "$NS_B1" "$C1_IP"
 check "after the apply: c1 -> b1" ping_ok "$NS_C1" "$B1_IP"
 check "after the apply: b2 -> c1 (on-link pod)" ping_ok "$NS_B2" "$C1_IP"
@@ -213,7 +213,7 @@ check "after the delete: c1 -> a1 still works (kernel to kernel)" ping_ok "$NS_C
 
 step "apply kernel-c again"
 check "twillctl apply -f kernel-c.yaml again: exit 0" \
-  ctl_has '^applied: 1 nodes, 1 pods, 0 services, 0 endpoint slices$' apply -f "$tmp/kernel-c.yaml"
+  ctl_has '^applied: 1 nodes, 1 pods, 0 services, 0 endpoint slices, 0 namespaces, 0 network policies$' apply -f "$tmp/kernel-c.yaml"
 check "after the second apply: b1 -> c1, the first packet too" ping_all "$NS_B1" "$C1_IP"
 step "delete kernel-c and pod-c1"
 check "twillctl delete node kernel-c again: exit 0" ctl delete node kernel-c
@@ -234,7 +234,7 @@ check "before the apply: b1 -> b3 fails" ping_fails "$NS_B1" "$B3_IP"
 printf 'pods:\n  - {name: pod-b3, ip: %s, port: "net_af_packet3,iface=pb3"}\n' "$B3_IP" >"$tmp/pod-b3.yaml"
 step "apply pod-b3"
 check "twillctl apply -f pod-b3.yaml (port net_af_packet3,iface=pb3): exit 0" \
-  ctl_has '^applied: 0 nodes, 1 pods, 0 services, 0 endpoint slices$' apply -f "$tmp/pod-b3.yaml"
+  ctl_has '^applied: 0 nodes, 1 pods, 0 services, 0 endpoint slices, 0 namespaces, 0 network policies$' apply -f "$tmp/pod-b3.yaml"
 check "after the apply: a1 -> b3 (kernel node to the new pod), the first packet too" ping_all "$NS_A1" "$B3_IP"
 check "after the apply: b1 -> b3" ping_ok "$NS_B1" "$B3_IP"
 check "after the apply: b3 -> a1" ping_ok "$NS_B3" "$A1_IP"
