@@ -20,6 +20,7 @@
 
 #include "bench/policy_gen.h"
 #include "control/policy_compile.h"
+#include "control/eal.h"
 #include "control/policy_publisher.h"
 #include "dataplane/policy/policy.h"
 
@@ -66,6 +67,7 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "cannot start EAL\n");
         return 1;
     }
+    const std::string runtime_dir = eal_runtime_dir();  // removed at exit
     const double hz = double(rte_get_tsc_hz());
     fmt::print("NetworkPolicy check: {} pods ({} local) in {} namespaces, {} trials x {} checks over "
                "65536 random pod-to-pod tuples, TSC {:.2f} GHz\n\n",
@@ -110,9 +112,11 @@ int main(int argc, char** argv) {
         const stats s = summarize(cycles);
         fmt::print("| {} | {:.1f} | {} | {} | {} | {} | {:.1f}% | **{:.1f}** ({:.1f}-{:.1f}) | {:.1f} |\n", rules,
                    build_ms, c.classes, c.slots.empty() ? 0 : c.slots.size() - 1, t->profiles() - 1,
-                   t->distinct_lists(),
+                   fmt::format("{} ({:.1f} ranges each)", t->distinct_lists(),
+                               t->distinct_lists() ? double(t->ranges()) / t->distinct_lists() : 0.0),
                    100.0 * double(allowed) / double(checks), s.median, s.lo, s.hi, s.median / hz * 1e9);
     }
     rte_eal_cleanup();
+    remove_eal_runtime_dir(runtime_dir);
     return 0;
 }

@@ -115,6 +115,7 @@ private:
 public:
     uint32_t profiles() const { return uint32_t(matrix_.size() / stride_); }
     uint32_t distinct_lists() const { return uint32_t(lists_.size() - 1); }
+    size_t ranges() const { return ranges_.size(); }
     std::unique_ptr<std::atomic<uint64_t>[]> rule_hits_;
     std::unique_ptr<std::atomic<uint64_t>[]> slot_denied_;
     std::unique_ptr<std::atomic<uint64_t>[]> slot_cut_;
