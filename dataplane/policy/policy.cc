@@ -75,7 +75,7 @@ bool service_connection(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m) {
         set_gen(ctx, e, t.gen());
         return true;
     }
-    if (e.policy_gen == 0) {  // a new connection, never allowed: not kept
+    if (ctx.svc_new) {  // a new connection, never allowed: not kept
         t.count_denied(slot);
         conntrack_forget(ctx, entry);
         ctx.drop_packet(m, drop::policy_denied);

@@ -440,6 +440,7 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     ent.checked = uint16_t(ctx.services->epoch());
     ent.backend_gen = uint16_t(ctx.services->backend(be.state).gen.load(std::memory_order_relaxed));
     ent.frontend = svc.slot;
+    ent.policy_gen = 0;  // not judged by NetworkPolicy yet (the entry may be reused)
     ent.state = l4.proto == net::ip_proto_tcp ? ct_state::syn : ct_state::datagram;
     ent.flags = uint8_t((snat ? ct_entry::snat : 0) | (from == origin::underlay ? ct_entry::from_underlay : 0));
     if (from == origin::underlay) {
@@ -458,6 +459,7 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     ctx.counters->ct_created.add();
     ctx.svc_entry = e;
     ctx.svc_reply = false;
+    ctx.svc_new = true;
     if (svc.affinity) {
         remember_affinity(ctx, svc, k, be);
     }
@@ -504,6 +506,7 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
     }
     ctx.svc_entry = h.entry;
     ctx.svc_reply = h.reply;
+    ctx.svc_new = false;
     if (expired(ctx, e) ||
         uint16_t(ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed)) != e.backend_gen) {
         ctx.drop_packet(m, drop::service_backend_gone);
@@ -622,6 +625,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                 ctx.counters->ct_hits.add();
                 ctx.svc_entry = h.entry;
                 ctx.svc_reply = h.reply;
+                ctx.svc_new = false;
                 if (!h.reply) {
                     translate_orig(ip, l4, e);
                     return svc_verdict::rewritten;

@@ -267,3 +267,31 @@ networkPolicies:
     CHECK(node.drops(drop::policy_denied) == 2);
     REQUIRE_NO_LEAKED_MBUFS();
 }
+
+TEST_CASE("policy: with cutEstablished false a tightened policy spares established "
+          "connections, service connections included",
+          "[policy]") {
+    const std::string keep = "policy: {cutEstablished: false}\n";
+    const std::string svc = R"(
+services:
+  - name: web
+    namespace: x
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints: [{ip: 172.25.2.2}]
+)";
+    policy_node_t node(keep + web_ingress + svc);
+    REQUIRE(node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080).size() == 1);
+    REQUIRE(node.from_b2("10.96.0.10", 33000, 80).size() == 1);
+    std::string tight = web_ingress;
+    tight.replace(tight.find("team: y"), 7, "team: x");
+    node.apply_yaml(keep + tight + svc);
+    CHECK(node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080, ack).size() == 1);
+    CHECK(node.from_b2("10.96.0.10", 33000, 80, ack).size() == 1);
+    // New connections follow the tightened policy.
+    CHECK(node.from_remote("172.25.1.2", 40001, "172.25.2.2", 8080).empty());
+    CHECK(node.from_b2("10.96.0.10", 33001, 80).empty());
+    CHECK(node.drops(drop::policy_cut) == 0);
+    CHECK(node.drops(drop::policy_denied) == 2);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
