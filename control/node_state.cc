@@ -205,6 +205,12 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         publisher_.publish(key, desired_, retired);
     }
 
+    // NetworkPolicy before the pods: a worker's snapshot never has a new pod without the
+    // policy that isolates it.
+    if (policy_changed) {
+        policy_.publish(published_);
+    }
+
     // Local pods: few, so a new table.
     std::map<std::string, uint16_t> ports;
     std::unique_ptr<const pod_table> old_pods;
@@ -218,9 +224,6 @@ std::vector<std::string> node_state::apply(const object_change& change) {
         published_.pods.store(pods.get(), std::memory_order_release);
         old_pods = std::move(pods_);
         pods_ = std::move(pods);
-    }
-    if (policy_changed) {
-        policy_.publish(published_);
     }
     std::erase(retired, nullptr);
     if (retired.empty() && gone.empty() && !pods_changed && !publisher_.pending() &&

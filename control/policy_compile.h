@@ -1,6 +1,6 @@
 // NetworkPolicy compiled for the datapath: a pure function from namespaces, pods and
 // policies to address classes and allow lists, with no DPDK in it. The publisher turns
-// the result into an LPM (address -> info) and a flat hash ((slot, class) -> ranges).
+// the result into an LPM (address -> info) and a dense (profile, class) -> ranges matrix.
 //
 // Per packet the worker does, for a packet from S to D (after service DNAT):
 //   egress at S's node:  info(S).egress_slot  != 0 -> allowed(egress_slot,  class(D), proto, dport)

@@ -35,11 +35,21 @@ bool allowed(const policy_table& t, const policy_address& s, const policy_addres
     return true;
 }
 
+bool node_address(const node_params& p, ip4_addr a) {
+    return a == p.node_ip || a == p.pod_cidr.addr;
+}
+
 // The original direction of a tracked connection as the policy judges it: from the
-// client (or the masquerade address) to the backend.
-bool connection_allowed(const policy_table& t, const ct_entry& e, uint32_t& slot) {
-    const policy_address& s = t.info(ip4_addr{net::bswap(e.reply.dst)});
-    const policy_address& d = t.info(ip4_addr{net::bswap(e.reply.src)});
+// client (or the masquerade address) to the backend. A pod and itself (hairpin), a pod
+// and its own node (masqueraded clients among them): allowed.
+bool connection_allowed(const node_params& p, const policy_table& t, const ct_entry& e, uint32_t& slot) {
+    const ip4_addr client{net::bswap(e.reply.dst)}, backend{net::bswap(e.reply.src)};
+    if (client == backend || e.orig.src == e.reply.src || node_address(p, client) ||
+        node_address(p, backend)) {
+        return true;
+    }
+    const policy_address& s = t.info(client);
+    const policy_address& d = t.info(backend);
     if ((s.egress_slot | d.ingress_slot) == 0) {
         return true;
     }
@@ -71,7 +81,7 @@ bool service_connection(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m) {
         return true;
     }
     uint32_t slot = 0;
-    if (connection_allowed(t, e, slot)) {
+    if (connection_allowed(*ctx.params, t, e, slot)) {
         set_gen(ctx, e, t.gen());
         return true;
     }
@@ -101,12 +111,14 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     const policy_table& t = *ctx.policy;
     const ip4_addr src = ip->src_addr(), dst = ip->dst_addr();
     const node_params& p = *ctx.params;
-    if (src == dst || src == p.node_ip || dst == p.node_ip || src == p.pod_cidr.addr ||
-        dst == p.pod_cidr.addr) {
-        return true;  // a pod and itself, a pod and its own node
-    }
     if (from == origin::nat && ctx.svc_entry != conntrack::no_entry) {
         return service_connection(ctx, t, m);
+    }
+    // A pod and itself, a pod and its own node: allowed. Never for what comes out of a
+    // tunnel, where such a source can only be spoofed.
+    if (from != origin::overlay &&
+        (src == dst || node_address(p, src) || node_address(p, dst))) {
+        return true;
     }
     const policy_address& si = t.info(src);
     const policy_address& di = t.info(dst);
@@ -145,11 +157,17 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     }
     uint32_t slot = 0;
     const bool ok = !forward || allowed(t, si, di, proto, net::bswap(k.dport), slot);
-    if (ok && ip->is_fragment() && !ip->is_later_fragment() && has_ports(proto) &&
-        !ctx.frags.remember(k.src, k.dst, proto, ip->id.raw, {k.sport, k.dport}, ctx.now_s)) {
-        ctx.drop_packet(m, drop::fragment_attack);
-        return false;
-    }
+    // A first fragment let through (by the rules or by its connection) leaves its ports
+    // for the later fragments of its datagram.
+    const bool first_fragment = ip->is_fragment() && !ip->is_later_fragment() && has_ports(proto);
+    auto pass = [&]() {
+        if (first_fragment &&
+            !ctx.frags.remember(k.src, k.dst, proto, ip->id.raw, {k.sport, k.dport}, ctx.now_s)) {
+            ctx.drop_packet(m, drop::fragment_attack);
+            return false;
+        }
+        return true;
+    };
     // Stateful from here, as conntrack-first firewalls are: the connection table says
     // whether the packet belongs to a connection that was allowed.
     conntrack& ct = *ctx.ct;
@@ -161,11 +179,15 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
             // itself): judged by the rules.
             if (!ok) {
                 deny(ctx, t, m, slot);
+                return false;
             }
-            return ok;
+            return pass();
         }
-        if (ctx.now_s - e.expires.load(std::memory_order_relaxed) < 0x80000000u) {
-            conntrack_forget(ctx, h.entry);  // timed out, not swept yet
+        const bool reopens = !h.reply && proto == net::ip_proto_tcp &&
+                             (flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn &&
+                             (e.state == ct_state::fin || e.state == ct_state::closed);
+        if (reopens || ctx.now_s - e.expires.load(std::memory_order_relaxed) < 0x80000000u) {
+            conntrack_forget(ctx, h.entry);  // timed out (not swept yet), or a new SYN on a closed tuple
         } else {
             bool keep = true;
             if (!h.reply && !ok) {
@@ -184,7 +206,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
                 set_gen(ctx, e, t.gen());
             }
             conntrack_seen(ctx, e, h.reply, proto, flags);
-            return true;
+            return pass();
         }
     }
     bool picked_up = false;
@@ -206,16 +228,21 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     // that its direction is the one the policy judged; a TCP segment of a connection not
     // tracked (opened before the policy isolated a pod, say) passes on the rules alone.
     if (!picked_up && proto == net::ip_proto_tcp && (flags & (tcp_syn | tcp_ack | tcp_rst)) != tcp_syn) {
-        return true;
+        return pass();
+    }
+    // The other direction's key must be free too (a service's connection may hold it):
+    // else the packet passes untracked.
+    const flow_key back{k.dst, k.src, k.dport, k.sport, proto, flow_key::connection, 0};
+    if (ct.find(back).entry != conntrack::no_entry) {
+        return pass();
     }
     const uint32_t e = ct.allocate();
     if (e == conntrack::no_entry) {
         ctx.counters->ct_full.add();
-        return true;  // allowed; its replies are judged by the rules alone
+        return pass();  // allowed; its replies are judged by the rules alone
     }
     ct_entry& ent = ct.entry(e);
     ct.write_begin(ent);
-    const flow_key back{k.dst, k.src, k.dport, k.sport, proto, flow_key::connection, 0};
     ent.orig = picked_up ? back : k;
     ent.reply = picked_up ? k : back;
     ent.backend = 0;
@@ -231,11 +258,11 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
         ct.write_end(ent);
         ct.release(e);
         ctx.counters->ct_full.add();
-        return true;
+        return pass();
     }
     ct.write_end(ent);
     ctx.counters->policy_tracked.add();
-    return true;
+    return pass();
 }
 
 }  // namespace twill

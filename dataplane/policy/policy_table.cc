@@ -60,7 +60,8 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
         std::vector<uint64_t> key;
         key.reserve(ranges.size());
         for (const policy_range& r : ranges) {
-            key.push_back(uint64_t(r.proto) << 56 | uint64_t(r.lo) << 40 | uint64_t(r.hi) << 24 | r.rule);
+            key.push_back(uint64_t(r.proto) << 32 | uint64_t(r.lo) << 16 | r.hi);
+            key.push_back(r.rule);
         }
         auto [it, fresh] = list_ids.emplace(std::move(key), uint32_t(t->lists_.size()));
         if (fresh) {
@@ -70,6 +71,25 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
         return it->second;
     };
     const uint32_t classes = std::max<uint32_t>(spec.classes, 1);
+    // What the workers index by must stay inside the tables.
+    if (t->infos_.size() >= (1u << 24)) {
+        error = "policy: more address infos than the LPM's next hops hold";
+        return nullptr;
+    }
+    for (const policy_address& i : t->infos_) {
+        if (i.peer_class >= classes || i.ingress_slot >= spec.slots || i.egress_slot >= spec.slots) {
+            error = "policy: an address info outside the compiled classes or slots";
+            return nullptr;
+        }
+    }
+    for (const auto& [k, ranges] : spec.allow) {
+        for (const policy_range& r : ranges) {
+            if (r.rule >= spec.rules) {
+                error = "policy: a range of a rule that is not compiled";
+                return nullptr;
+            }
+        }
+    }
     t->stride_ = classes;
     std::vector<std::vector<uint32_t>> rows(spec.slots);  // slot -> list per class
     for (const auto& [k, ranges] : spec.allow) {

@@ -37,7 +37,7 @@ struct policy_range {
     uint32_t rule = 0;
 };
 
-// What the table is built from (control/policy_publish.cc fills it from the compiled form).
+// What the table is built from (control/policy_publisher.cc fills it from the compiled form).
 struct policy_spec {
     std::vector<policy_address> infos;  // [0]: addresses outside every prefix
     std::vector<std::pair<ip4_prefix, uint32_t>> prefixes;
@@ -80,8 +80,8 @@ public:
         return denied;
     }
 
-    // Counters: written by workers (one writer each per slot/rule... summed by the
-    // control thread when the table is replaced or listed).
+    // Counters: written by the worker (one worker per table today: issue 8 will need one
+    // set per worker), summed by the control thread when the table is listed or replaced.
     void count_rule(int32_t rule) const { bump(rule_hits_[uint32_t(rule)]); }
     void count_denied(uint32_t slot) const { bump(slot_denied_[slot]); }
     void count_cut(uint32_t slot) const { bump(slot_cut_[slot]); }

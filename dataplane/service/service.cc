@@ -429,10 +429,14 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
                                                    : (start + t * 61) % snat_range;
             ent.reply.dport = net::bswap(uint16_t(snat_port_first + off));
         }
-        if (ct.find(ent.reply).entry == conntrack::no_entry) {
-            free_tuple = true;
-            break;
+        const uint32_t other = ct.find(ent.reply).entry;
+        if (other != conntrack::no_entry && !snat && (ct.entry(other).flags & ct_entry::policy_only)) {
+            forget(ctx, other);  // the same tuple on the wire: the service's now
+        } else if (other != conntrack::no_entry) {
+            continue;
         }
+        free_tuple = true;
+        break;
     }
     ent.backend = be.state;
     // The epoch first: a backend ended after it is seen by the generation, or checked
@@ -583,9 +587,15 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
     }
     conntrack& ct = *ctx.ct;
     if (ct.size() != 0) {
-        const conntrack::hit h = ct.find(k, hash_flow(k));
+        conntrack::hit h = ct.find(k, hash_flow(k));
         if (h.entry != conntrack::no_entry && (ct.entry(h.entry).flags & ct_entry::policy_only)) {
-            return svc_verdict::pass;  // NetworkPolicy's, not translated
+            // NetworkPolicy's, not translated; unless its destination has become a
+            // frontend since, which then takes the flow.
+            if (h.reply || ctx.services->lookup(k.dst, proto, k.dport) == nullptr) {
+                return svc_verdict::pass;
+            }
+            forget(ctx, h.entry);
+            h = {};
         }
         if (h.entry != conntrack::no_entry) {
             if (ip->is_fragment() && !track_first_fragment(ctx, m, ip, k)) [[unlikely]] {

@@ -295,3 +295,67 @@ services:
     CHECK(node.drops(drop::policy_denied) == 2);
     REQUIRE_NO_LEAKED_MBUFS();
 }
+
+TEST_CASE("policy: hairpin into an isolated pod through its service; a node address "
+          "out of a tunnel is not the node",
+          "[policy]") {
+    policy_node_t node(std::string(web_ingress) + R"(
+services:
+  - name: web
+    namespace: x
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints: [{ip: 172.25.2.2}]
+)");
+    // b1 (isolated, no rule for itself) reaches itself through its service: masqueraded
+    // to the node's overlay address, allowed both ways.
+    auto out = node.from_b1("10.96.0.10", 33000, 80);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b1_port);
+    const uint16_t masq_port = uint16_t(out[0].bytes[34] << 8 | out[0].bytes[35]);
+    out = node.pod(pod_b1_port, pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4("172.25.2.0"))
+                                    .tcp(8080, masq_port, syn | ack).bytes());
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b1_port);
+    // The node's own addresses as the inner source of VXLAN: judged like anyone (denied).
+    CHECK(node.from_remote("198.18.0.2", 1000, "172.25.2.2", 8080).empty());
+    CHECK(node.from_remote("172.25.2.0", 1000, "172.25.2.2", 8080).empty());
+    CHECK(node.drops(drop::policy_denied) == 2);
+    CHECK(node.drops(drop::policy_cut) == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("policy: a flow tracked for policy gives way to a service that appears on its "
+          "destination",
+          "[policy]") {
+    // b2 isolated for egress, allowed anywhere on TCP 80.
+    const std::string egress = R"(
+networkPolicies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: out-80, namespace: y}
+    spec:
+      podSelector: {}
+      policyTypes: [Egress]
+      egress: [{ports: [{port: 80}]}]
+)";
+    policy_node_t node(egress);
+    // No service yet: allowed and tracked (then not routed: this node has no host port).
+    node.from_b2("10.96.0.10", 33000, 80);
+    CHECK(node.counters().policy_tracked.get() == 1);
+    node.apply_yaml(egress + R"(
+services:
+  - name: web
+    namespace: x
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 80}]
+    endpoints: [{ip: 172.25.1.3}]
+)");
+    auto out = node.from_b2("10.96.0.10", 33000, 80);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == underlay_port);
+    const auto& inner = at<net::ipv4_hdr>(out[0].bytes, 64);
+    CHECK(inner.dst_addr() == ip4("172.25.1.3"));
+    CHECK(node.counters().ct_created.get() == 1);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
