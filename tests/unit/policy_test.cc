@@ -58,6 +58,16 @@ networkPolicies:
           ports: [{port: http}]
 )";
 
+// web's ClusterIP, its endpoint b1.
+const char* const web_service = R"(
+services:
+  - name: web
+    namespace: x
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints: [{ip: 172.25.2.2}]
+)";
+
 struct policy_node_t : test_node {
     explicit policy_node_t(const std::string& extra) : test_node(std::string(policy_node) + extra) {
         learn_neighbour(ip4("198.18.0.1"), kernel_a_mac);
@@ -201,14 +211,7 @@ TEST_CASE("policy: a tightened policy cuts the connections it no longer allows; 
 TEST_CASE("policy: judged after service DNAT, by the backend pod; replies of allowed "
           "connections come back from the VIP",
           "[policy]") {
-    policy_node_t node(std::string(web_ingress) + R"(
-services:
-  - name: web
-    namespace: x
-    clusterIP: 10.96.0.10
-    ports: [{port: 80, targetPort: 8080}]
-    endpoints: [{ip: 172.25.2.2}]
-)");
+    policy_node_t node(std::string(web_ingress) + web_service);
     // b2 (y, client) through the VIP to b1: allowed.
     auto out = node.from_b2("10.96.0.10", 33000, 80);
     REQUIRE(out.size() == 1);
@@ -272,14 +275,7 @@ TEST_CASE("policy: with cutEstablished false a tightened policy spares establish
           "connections, service connections included",
           "[policy]") {
     const std::string keep = "policy: {cutEstablished: false}\n";
-    const std::string svc = R"(
-services:
-  - name: web
-    namespace: x
-    clusterIP: 10.96.0.10
-    ports: [{port: 80, targetPort: 8080}]
-    endpoints: [{ip: 172.25.2.2}]
-)";
+    const std::string svc = web_service;
     policy_node_t node(keep + web_ingress + svc);
     REQUIRE(node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080).size() == 1);
     REQUIRE(node.from_b2("10.96.0.10", 33000, 80).size() == 1);
@@ -299,14 +295,7 @@ services:
 TEST_CASE("policy: hairpin into an isolated pod through its service; a node address "
           "out of a tunnel is not the node",
           "[policy]") {
-    policy_node_t node(std::string(web_ingress) + R"(
-services:
-  - name: web
-    namespace: x
-    clusterIP: 10.96.0.10
-    ports: [{port: 80, targetPort: 8080}]
-    endpoints: [{ip: 172.25.2.2}]
-)");
+    policy_node_t node(std::string(web_ingress) + web_service);
     // b1 (isolated, no rule for itself) reaches itself through its service: masqueraded
     // to the node's overlay address, allowed both ways.
     auto out = node.from_b1("10.96.0.10", 33000, 80);
