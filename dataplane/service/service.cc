@@ -430,10 +430,17 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
             ent.reply.dport = net::bswap(uint16_t(snat_port_first + off));
         }
         const uint32_t other = ct.find(ent.reply).entry;
-        if (other != conntrack::no_entry && !snat && (ct.entry(other).flags & ct_entry::policy_only)) {
-            forget(ctx, other);  // the same tuple on the wire: the service's now
-        } else if (other != conntrack::no_entry) {
-            continue;
+        if (other != conntrack::no_entry) {
+            const ct_entry& o = ct.entry(other);
+            // The same reply tuple as a connection that is closing or over (the client
+            // reused its port towards another frontend, or directly): that one gives
+            // way, as does a NetworkPolicy record of the same flow.
+            const bool done = o.state == ct_state::fin || o.state == ct_state::closed || expired(ctx, o);
+            if (done || (!snat && (o.flags & ct_entry::policy_only))) {
+                forget(ctx, other);
+            } else {
+                continue;
+            }
         }
         free_tuple = true;
         break;

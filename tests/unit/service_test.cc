@@ -669,3 +669,30 @@ TEST_CASE("service table: the filter holds every frontend and backend as it grow
         }
     }
 }
+
+TEST_CASE("service: a client port reused towards another frontend while its first "
+          "connection to the same backend closes",
+          "[service]") {
+    svc_node node(node_with(two_local + R"(
+  - name: web2
+    clusterIP: 10.96.0.11
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints: [{ip: 172.25.2.3}]
+)"));
+    node.learn_pod_mac(pod_b2_port, pod_b2_mac);
+    REQUIRE(node.from_b1("10.96.0.10", 40000, 80).size() == 1);  // to b2:8080
+    REQUIRE(node.from_b1("10.96.0.10", 40000, 80, ack | fin).size() == 1);
+    // Same client port, another VIP, the same backend: the closing connection gives way.
+    auto out = node.from_b1("10.96.0.11", 40000, 80);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b2_port);
+    out = node.from_b2("172.25.2.2", 8080, 40000, syn | ack);
+    REQUIRE(out.size() == 1);
+    CHECK(tuple_at(out[0].bytes, 14).src == ip4("10.96.0.11"));
+    // While a connection is open, its reply tuple stays its own.
+    REQUIRE(node.from_b1("10.96.0.10", 40001, 80).size() == 1);  // rr: a1
+    REQUIRE(node.from_b1("10.96.0.10", 40002, 80).size() == 1);  // b2:8080 from :40002
+    CHECK(node.from_b1("10.96.0.11", 40002, 80).empty());
+    CHECK(node.drops(drop::service_tuple_in_use) == 1);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
