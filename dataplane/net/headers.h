@@ -55,6 +55,22 @@ inline constexpr uint8_t ip_proto_icmp = 1;
 inline constexpr uint8_t ip_proto_ipip = 4;
 inline constexpr uint8_t ip_proto_tcp = 6;
 inline constexpr uint8_t ip_proto_udp = 17;
+inline constexpr uint8_t ip_proto_sctp = 132;
+
+// The protocols whose first four bytes are a source and a destination port.
+constexpr bool has_ports(uint8_t proto) {
+    return proto == ip_proto_tcp || proto == ip_proto_udp || proto == ip_proto_sctp;
+}
+
+inline constexpr uint8_t tcp_fin = 0x01;
+inline constexpr uint8_t tcp_syn = 0x02;
+inline constexpr uint8_t tcp_rst = 0x04;
+inline constexpr uint8_t tcp_ack = 0x10;
+
+// A segment that opens a connection: SYN without ACK or RST.
+constexpr bool tcp_opens(uint8_t flags) {
+    return (flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn;
+}
 
 struct [[gnu::packed]] ipv4_hdr {
     uint8_t version_ihl;

@@ -5,12 +5,9 @@
 namespace twill {
 namespace {
 
-constexpr uint8_t tcp_syn = 0x02, tcp_rst = 0x04, tcp_ack = 0x10;
-constexpr uint8_t proto_sctp = 132;
-
-bool has_ports(uint8_t proto) {
-    return proto == net::ip_proto_tcp || proto == net::ip_proto_udp || proto == proto_sctp;
-}
+using net::has_ports;
+using net::tcp_rst;
+using net::tcp_syn;
 
 // One direction of a connection, statelessly: egress of `s` (if isolated) to `d`, and
 // ingress of `d` (if isolated) from `s`, on `proto`/`dport` (host order). On a denial,
@@ -183,8 +180,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
             }
             return pass();
         }
-        const bool reopens = !h.reply && proto == net::ip_proto_tcp &&
-                             (flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn &&
+        const bool reopens = !h.reply && proto == net::ip_proto_tcp && net::tcp_opens(flags) &&
                              (e.state == ct_state::fin || e.state == ct_state::closed);
         if (reopens || ctx.now_s - e.expires.load(std::memory_order_relaxed) < 0x80000000u) {
             conntrack_forget(ctx, h.entry);  // timed out (not swept yet), or a new SYN on a closed tuple
@@ -227,7 +223,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     // A connection is tracked from the packet that opens it (a TCP SYN, any datagram), so
     // that its direction is the one the policy judged; a TCP segment of a connection not
     // tracked (opened before the policy isolated a pod, say) passes on the rules alone.
-    if (!picked_up && proto == net::ip_proto_tcp && (flags & (tcp_syn | tcp_ack | tcp_rst)) != tcp_syn) {
+    if (!picked_up && proto == net::ip_proto_tcp && !net::tcp_opens(flags)) {
         return pass();
     }
     // The other direction's key must be free too (a service's connection may hold it):

@@ -12,11 +12,11 @@
 namespace twill {
 namespace {
 
-constexpr uint8_t proto_sctp = 132;
-constexpr uint8_t tcp_fin = 0x01;
-constexpr uint8_t tcp_syn = 0x02;
-constexpr uint8_t tcp_rst = 0x04;
-constexpr uint8_t tcp_ack = 0x10;
+using net::tcp_ack;
+using net::tcp_fin;
+using net::tcp_rst;
+using net::tcp_syn;
+constexpr uint8_t proto_sctp = net::ip_proto_sctp;
 // IPVS's CLOSE and SYN_RECV timeouts.
 constexpr uint32_t closed_timeout = 10;
 constexpr uint32_t syn_timeout = 60;
@@ -373,7 +373,7 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
                      const flow_key& k, const service_entry& svc, origin from) {
     const node_params& p = *ctx.params;
     const uint8_t flags = l4.proto == net::ip_proto_tcp ? l4.p[13] : 0;
-    const bool opens = l4.proto != net::ip_proto_tcp || (flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn;
+    const bool opens = l4.proto != net::ip_proto_tcp || net::tcp_opens(flags);
     conntrack& ct = *ctx.ct;
     const bool full = ct.size() >= ct.capacity();
     if (!opens && !full) {
@@ -469,7 +469,6 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     account(ctx, ent, +1);
     ctx.counters->ct_created.add();
     ctx.svc_entry = e;
-    ctx.svc_reply = false;
     ctx.svc_new = true;
     if (svc.affinity) {
         remember_affinity(ctx, svc, k, be);
@@ -516,7 +515,6 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
         return svc_verdict::pass;
     }
     ctx.svc_entry = h.entry;
-    ctx.svc_reply = h.reply;
     ctx.svc_new = false;
     if (expired(ctx, e) ||
         uint16_t(ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed)) != e.backend_gen) {
@@ -554,7 +552,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                           uint32_t total_len, origin from) {
     ctx.svc_entry = conntrack::no_entry;
     const uint8_t proto = ip->proto;
-    if (proto != net::ip_proto_tcp && proto != net::ip_proto_udp && proto != proto_sctp) {
+    if (!net::has_ports(proto)) {
         return svc_verdict::pass;
     }
     auto* l4p = reinterpret_cast<uint8_t*>(ip) + header_len;
@@ -610,7 +608,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
             }
             ct_entry& e = ct.entry(h.entry);
             const uint8_t flags = proto == net::ip_proto_tcp ? l4p[13] : 0;
-            const bool opens = (flags & (tcp_syn | tcp_ack | tcp_rst)) == tcp_syn;
+            const bool opens = net::tcp_opens(flags);
             // The backend's slot is read only when a backend has ended since this
             // connection last looked.
             bool gone = false;
@@ -641,7 +639,6 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                 conntrack_seen(ctx, e, h.reply, proto, flags);
                 ctx.counters->ct_hits.add();
                 ctx.svc_entry = h.entry;
-                ctx.svc_reply = h.reply;
                 ctx.svc_new = false;
                 if (!h.reply) {
                     translate_orig(ip, l4, e);

@@ -48,7 +48,7 @@ inline void service_lookahead(const pipeline_ctx& ctx, const rte_mbuf* m, uint32
     const uint8_t proto = ip[9];
     const uint32_t hl = (ip[0] & 15u) * 4;
     if (ip[-2] != 0x08 || ip[-1] != 0x00 || m->data_len < ip_off + hl + 4 ||
-        (proto != net::ip_proto_tcp && proto != net::ip_proto_udp && proto != 132)) {
+        !net::has_ports(proto)) {
         return;
     }
     flow_key k;

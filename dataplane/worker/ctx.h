@@ -47,10 +47,9 @@ struct pipeline_ctx {
     conntrack* ct = nullptr;
     // NetworkPolicy: one immutable table per version, in the snapshot like the pods.
     const policy_table* policy = nullptr;
-    // The connection the service stage last translated a packet by (no index: none),
-    // and in which direction: the policy stage judges the connection, not the rewrite.
+    // The connection the service stage last translated a packet by (no index: none):
+    // the policy stage judges the connection, not the rewrite.
     uint32_t svc_entry = ~uint32_t(0);
-    bool svc_reply = false;
     bool svc_new = false;  // svc_entry was made for this packet
     uint64_t now_tsc = 0;
     uint32_t now_s = 0;  // now_tsc in seconds, for connection timeouts

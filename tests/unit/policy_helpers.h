@@ -70,10 +70,7 @@ inline config::network_policy ingress_policy(std::string name, std::string ns,
 inline config::network_policy egress_policy(std::string name, std::string ns,
                                             config::label_selector selects,
                                             std::vector<config::policy_rule> rules) {
-    config::network_policy p;
-    p.name = std::move(name);
-    p.ns = std::move(ns);
-    p.pod_selector = std::move(selects);
+    config::network_policy p = ingress_policy(std::move(name), std::move(ns), std::move(selects), {});
     p.ingress = false;
     p.egress = true;
     p.egress_rules = std::move(rules);

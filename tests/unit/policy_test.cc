@@ -7,6 +7,7 @@
 #include "control/api_policies.h"
 #include "tests/unit/fixture.h"
 #include "tests/unit/frames.h"
+#include "tests/unit/tcp_node.h"
 
 using namespace twill;
 using namespace twill::test;
@@ -68,26 +69,9 @@ services:
     endpoints: [{ip: 172.25.2.2}]
 )";
 
-struct policy_node_t : test_node {
-    explicit policy_node_t(const std::string& extra) : test_node(std::string(policy_node) + extra) {
-        learn_neighbour(ip4("198.18.0.1"), kernel_a_mac);
-        learn_pod_mac(pod_b1_port, pod_b1_mac);
+struct policy_node_t : tcp_node {
+    explicit policy_node_t(const std::string& extra) : tcp_node(std::string(policy_node) + extra) {
         learn_pod_mac(pod_b2_port, pod_b2_mac);
-        ctx().now_s = 1000;
-    }
-    std::vector<out_frame> from_b1(const char* dst, uint16_t sport, uint16_t dport, uint8_t flags = syn) {
-        return pod(pod_b1_port,
-                   pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4(dst)).tcp(sport, dport, flags).bytes());
-    }
-    std::vector<out_frame> from_b2(const char* dst, uint16_t sport, uint16_t dport, uint8_t flags = syn) {
-        return pod(pod_b2_port,
-                   pkt().eth(gw, pod_b2_mac).ipv4(ip4("172.25.2.3"), ip4(dst)).tcp(sport, dport, flags).bytes());
-    }
-    std::vector<out_frame> from_remote(const char* src, uint16_t sport, const char* dst, uint16_t dport,
-                                       uint8_t flags = syn) {
-        return underlay(pkt().eth(underlay_mac, kernel_a_mac).ipv4(ip4("198.18.0.1"), ip4("198.18.0.2"))
-                            .udp(40000, 8472).vxlan(1).eth(twill_b_vtep, kernel_a_vtep)
-                            .ipv4(ip4(src), ip4(dst)).tcp(sport, dport, flags).bytes());
     }
     std::vector<out_frame> udp_from_b2(const char* dst, uint16_t sport, uint16_t dport) {
         return pod(pod_b2_port,
@@ -107,7 +91,7 @@ struct policy_node_t : test_node {
 TEST_CASE("policy: without policies everything passes and nothing is tracked", "[policy]") {
     policy_node_t node("");
     CHECK(node.from_b1("172.25.1.2", 1000, 80).size() == 1);
-    CHECK(node.from_remote("172.25.1.3", 1000, "172.25.2.2", 8080).size() == 1);
+    CHECK(node.from_kernel_a("172.25.1.3", 1000, "172.25.2.2", 8080).size() == 1);
     CHECK(node.counters().policy_tracked.get() == 0);
     CHECK(node.total_drops() == 0);
     REQUIRE_NO_LEAKED_MBUFS();
@@ -118,17 +102,17 @@ TEST_CASE("policy: ingress by namespace AND pod selector on a named port; replie
           "[policy]") {
     policy_node_t node(web_ingress);
     // a1 (y, client) -> b1:8080 (http): allowed; b1's answer goes back.
-    auto out = node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080);
+    auto out = node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080);
     REQUIRE(out.size() == 1);
     CHECK(out[0].port == pod_b1_port);
     out = node.from_b1("172.25.1.2", 8080, 40000, syn | ack);
     REQUIRE(out.size() == 1);
     CHECK(out[0].port == underlay_port);
     // Another port of b1: denied.
-    CHECK(node.from_remote("172.25.1.2", 40001, "172.25.2.2", 8081).empty());
+    CHECK(node.from_kernel_a("172.25.1.2", 40001, "172.25.2.2", 8081).empty());
     CHECK(node.drops(drop::policy_denied) == 1);
     // a2 (x, other): denied; b2 (y, client, local): allowed.
-    CHECK(node.from_remote("172.25.1.3", 40002, "172.25.2.2", 8080).empty());
+    CHECK(node.from_kernel_a("172.25.1.3", 40002, "172.25.2.2", 8080).empty());
     CHECK(node.drops(drop::policy_denied) == 2);
     out = node.from_b2("172.25.2.2", 40003, 8080);
     REQUIRE(out.size() == 1);
@@ -138,11 +122,11 @@ TEST_CASE("policy: ingress by namespace AND pod selector on a named port; replie
     out = node.from_b1("172.25.1.3", 50000, 9000);
     REQUIRE(out.size() == 1);
     CHECK(node.counters().policy_tracked.get() == 3);
-    out = node.from_remote("172.25.1.3", 9000, "172.25.2.2", 50000, syn | ack);
+    out = node.from_kernel_a("172.25.1.3", 9000, "172.25.2.2", 50000, syn | ack);
     REQUIRE(out.size() == 1);
     CHECK(out[0].port == pod_b1_port);
     // An unsolicited packet from a2 with those ports the other way round is a new flow.
-    CHECK(node.from_remote("172.25.1.3", 9001, "172.25.2.2", 50000, syn).empty());
+    CHECK(node.from_kernel_a("172.25.1.3", 9001, "172.25.2.2", 50000, syn).empty());
     // b2 is not isolated at all: its traffic to anyone passes.
     CHECK(node.from_b2("172.25.1.3", 1234, 80).size() == 1);
 
@@ -180,7 +164,7 @@ networkPolicies:
     CHECK(node.from_b2("172.25.1.3", 1000, 5005).empty());      // TCP: not in the rule
     // b1 (x) is isolated both ways with no rule: nothing in or out, but itself and its node.
     CHECK(node.from_b1("172.25.1.3", 1000, 80).empty());
-    CHECK(node.from_remote("172.25.1.3", 1000, "172.25.2.2", 80).empty());
+    CHECK(node.from_kernel_a("172.25.1.3", 1000, "172.25.2.2", 80).empty());
     CHECK(node.drops(drop::policy_denied) == 5);
     REQUIRE_NO_LEAKED_MBUFS();
 }
@@ -189,14 +173,14 @@ TEST_CASE("policy: a tightened policy cuts the connections it no longer allows; 
           "one lets new ones in",
           "[policy]") {
     policy_node_t node(web_ingress);
-    REQUIRE(node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080).size() == 1);
+    REQUIRE(node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080).size() == 1);
     REQUIRE(node.from_b1("172.25.1.2", 8080, 40000, syn | ack).size() == 1);
-    REQUIRE(node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080, ack).size() == 1);
+    REQUIRE(node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080, ack).size() == 1);
     // Now only from namespace x: a1's connection is no longer allowed.
     std::string tight = web_ingress;
     tight.replace(tight.find("team: y"), 7, "team: x");
     node.apply_yaml(tight);
-    CHECK(node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080, ack).empty());
+    CHECK(node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080, ack).empty());
     CHECK(node.drops(drop::policy_cut) == 1);
     // Its state is gone: b1's next segment to it passes on the rules alone (b1's egress is
     // open), untracked.
@@ -204,7 +188,7 @@ TEST_CASE("policy: a tightened policy cuts the connections it no longer allows; 
     const nlohmann::json p = get_policies(node.state());
     CHECK(p["items"][0]["connectionsCut"] == 1);
     node.apply_yaml(web_ingress);
-    CHECK(node.from_remote("172.25.1.2", 40005, "172.25.2.2", 8080).size() == 1);
+    CHECK(node.from_kernel_a("172.25.1.2", 40005, "172.25.2.2", 8080).size() == 1);
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
@@ -222,7 +206,7 @@ TEST_CASE("policy: judged after service DNAT, by the backend pod; replies of all
     // b1 talking to itself through its service (hairpin, masqueraded to the node): allowed.
     // a2 (x, other) from kernel-a through the VIP: denied, and the connection not kept.
     const uint64_t before = node.state().connections().size();
-    CHECK(node.from_remote("172.25.1.3", 33001, "10.96.0.10", 80).empty());
+    CHECK(node.from_kernel_a("172.25.1.3", 33001, "10.96.0.10", 80).empty());
     CHECK(node.drops(drop::policy_denied) == 1);
     CHECK(node.state().connections().size() == before);
     REQUIRE_NO_LEAKED_MBUFS();
@@ -260,13 +244,13 @@ networkPolicies:
     spec: {podSelector: {}}
 )");
     // a2's segments from port 80 are the replies b1's open egress allows.
-    REQUIRE(node.from_remote("172.25.1.3", 80, "172.25.2.2", 50000, ack).size() == 1);
+    REQUIRE(node.from_kernel_a("172.25.1.3", 80, "172.25.2.2", 50000, ack).size() == 1);
     CHECK(node.counters().policy_tracked.get() == 1);
-    REQUIRE(node.from_remote("172.25.1.3", 80, "172.25.2.2", 50000, ack).size() == 1);
+    REQUIRE(node.from_kernel_a("172.25.1.3", 80, "172.25.2.2", 50000, ack).size() == 1);
     CHECK(node.counters().policy_tracked.get() == 1);
     // a2 sending from a high port to b1's low port is not a reply: denied, SYN or not.
-    CHECK(node.from_remote("172.25.1.3", 50001, "172.25.2.2", 80, ack).empty());
-    CHECK(node.from_remote("172.25.1.3", 80, "172.25.2.2", 50002, syn).empty());
+    CHECK(node.from_kernel_a("172.25.1.3", 50001, "172.25.2.2", 80, ack).empty());
+    CHECK(node.from_kernel_a("172.25.1.3", 80, "172.25.2.2", 50002, syn).empty());
     CHECK(node.drops(drop::policy_denied) == 2);
     REQUIRE_NO_LEAKED_MBUFS();
 }
@@ -277,15 +261,15 @@ TEST_CASE("policy: with cutEstablished false a tightened policy spares establish
     const std::string keep = "policy: {cutEstablished: false}\n";
     const std::string svc = web_service;
     policy_node_t node(keep + web_ingress + svc);
-    REQUIRE(node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080).size() == 1);
+    REQUIRE(node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080).size() == 1);
     REQUIRE(node.from_b2("10.96.0.10", 33000, 80).size() == 1);
     std::string tight = web_ingress;
     tight.replace(tight.find("team: y"), 7, "team: x");
     node.apply_yaml(keep + tight + svc);
-    CHECK(node.from_remote("172.25.1.2", 40000, "172.25.2.2", 8080, ack).size() == 1);
+    CHECK(node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080, ack).size() == 1);
     CHECK(node.from_b2("10.96.0.10", 33000, 80, ack).size() == 1);
     // New connections follow the tightened policy.
-    CHECK(node.from_remote("172.25.1.2", 40001, "172.25.2.2", 8080).empty());
+    CHECK(node.from_kernel_a("172.25.1.2", 40001, "172.25.2.2", 8080).empty());
     CHECK(node.from_b2("10.96.0.10", 33001, 80).empty());
     CHECK(node.drops(drop::policy_cut) == 0);
     CHECK(node.drops(drop::policy_denied) == 2);
@@ -307,8 +291,8 @@ TEST_CASE("policy: hairpin into an isolated pod through its service; a node addr
     REQUIRE(out.size() == 1);
     CHECK(out[0].port == pod_b1_port);
     // The node's own addresses as the inner source of VXLAN: judged like anyone (denied).
-    CHECK(node.from_remote("198.18.0.2", 1000, "172.25.2.2", 8080).empty());
-    CHECK(node.from_remote("172.25.2.0", 1000, "172.25.2.2", 8080).empty());
+    CHECK(node.from_kernel_a("198.18.0.2", 1000, "172.25.2.2", 8080).empty());
+    CHECK(node.from_kernel_a("172.25.2.0", 1000, "172.25.2.2", 8080).empty());
     CHECK(node.drops(drop::policy_denied) == 2);
     CHECK(node.drops(drop::policy_cut) == 0);
     REQUIRE_NO_LEAKED_MBUFS();

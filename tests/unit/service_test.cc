@@ -13,6 +13,7 @@
 #include "dataplane/service/service.h"
 #include "tests/unit/fixture.h"
 #include "tests/unit/frames.h"
+#include "tests/unit/tcp_node.h"
 
 using namespace twill;
 using namespace twill::test;
@@ -27,28 +28,7 @@ std::string node_with(const std::string& services, const std::string& extra = ""
     return std::string(default_node_yaml) + extra + "services:\n" + services;
 }
 
-struct svc_node : test_node {
-    explicit svc_node(const std::string& yaml) : test_node(yaml) {
-        learn_neighbour(ip4("198.18.0.1"), kernel_a_mac);
-        learn_pod_mac(pod_b1_port, pod_b1_mac);
-        ctx().now_s = 1000;
-    }
-    // A TCP segment from local pod b1 (172.25.2.2).
-    std::vector<out_frame> from_b1(const char* dst, uint16_t sport, uint16_t dport, uint8_t flags = syn) {
-        return pod(pod_b1_port,
-                   pkt().eth(gw, pod_b1_mac).ipv4(ip4("172.25.2.2"), ip4(dst)).tcp(sport, dport, flags).bytes());
-    }
-    std::vector<out_frame> from_b2(const char* dst, uint16_t sport, uint16_t dport, uint8_t flags = syn) {
-        return pod(pod_b2_port,
-                   pkt().eth(gw, pod_b2_mac).ipv4(ip4("172.25.2.3"), ip4(dst)).tcp(sport, dport, flags).bytes());
-    }
-    // A reply from remote pod a1 through VXLAN from kernel-a.
-    std::vector<out_frame> from_a1(const char* src, uint16_t sport, const char* dst, uint16_t dport, uint8_t flags) {
-        return underlay(pkt().eth(underlay_mac, kernel_a_mac).ipv4(ip4("198.18.0.1"), ip4("198.18.0.2"))
-                            .udp(40000, 8472).vxlan(1).eth(twill_b_vtep, kernel_a_vtep)
-                            .ipv4(ip4(src), ip4(dst)).tcp(sport, dport, flags).bytes());
-    }
-};
+using svc_node = tcp_node;
 
 uint16_t port_at(const std::vector<uint8_t>& f, size_t off) { return uint16_t(f[off] << 8 | f[off + 1]); }
 
@@ -123,7 +103,7 @@ TEST_CASE("service: a SYN to a cluster IP goes to a backend, its reply comes bac
     CHECK(t.dport == 8080);
     check_checksums(out[0].bytes, 64);
     // Its reply comes back through VXLAN and is un-NATed to the client.
-    out = node.from_a1("172.25.1.2", 8080, "172.25.2.2", 33001, syn | ack);
+    out = node.from_kernel_a("172.25.1.2", 8080, "172.25.2.2", 33001, syn | ack);
     REQUIRE(out.size() == 1);
     CHECK(out[0].port == pod_b1_port);
     t = tuple_at(out[0].bytes, 14);
@@ -285,7 +265,7 @@ TEST_CASE("service: schedulers spread new connections as their tables say", "[se
         return tuple_at(out[0].bytes, 64).dst;
     };
     const ip4_addr first = dst_of(1000);
-    node.from_a1(config::format_ip4(first).c_str(), 8080, "172.25.2.2", 1000, syn | ack);  // established
+    node.from_kernel_a(config::format_ip4(first).c_str(), 8080, "172.25.2.2", 1000, syn | ack);  // established
     const ip4_addr second = dst_of(1001);
     CHECK(second != first);
     CHECK(dst_of(1002) == second);  // one inactive weighs less than one active
@@ -528,7 +508,7 @@ TEST_CASE("service: a full connection table still gives new flows a backend", "[
     }
     CHECK(node.counters().ct_full.get() == 40);
     // Their replies are un-NATed by the backend's service, without a record.
-    auto out = node.from_a1("172.25.1.2", 8080, "172.25.2.2", 20000, ack);
+    auto out = node.from_kernel_a("172.25.1.2", 8080, "172.25.2.2", 20000, ack);
     REQUIRE(out.size() == 1);
     tuple t = tuple_at(out[0].bytes, 14);
     CHECK(t.src == ip4("10.96.0.10"));
