@@ -111,7 +111,7 @@ json get_policies(const node_state& state) {
                 auto it = hits.find({pol.ns, pol.name, egress, i});
                 out.push_back({{egress ? "to" : "from", peers_json(rs[i].peers, pol.ns)},
                                {"ports", ports_json(rs[i].ports)},
-                               {"packets", it == hits.end() ? 0 : it->second}});
+                               {"allowed", it == hits.end() ? 0 : it->second}});
             }
             return out;
         };
@@ -127,6 +127,7 @@ json get_policies(const node_state& state) {
                          {"podSelector", selector_text(pol.pod_selector)},
                          {"policyTypes", types},
                          {"selects", selects},
+                         {"enforcedHere", pub.enforced().contains(key)},
                          {"ingress", rules(pol.ingress_rules, false)},
                          {"egress", rules(pol.egress_rules, true)},
                          {"deniedAtSelectedPods", denied},

@@ -87,10 +87,12 @@ public:
     }
     // The pods of a namespace.
     std::vector<pod_key> pods_in(const std::string& ns) const;
-    // Whether a change alters what policies are compiled from: namespaces, policies,
-    // policy.cutEstablished, or a pod's existence, address, labels, named ports or being
-    // local. Asked before record(c).
-    bool policy_touched(const object_change& c) const;
+    // Asked before record(c). Whether `c` can change a NetworkPolicy verdict at this node. `enforced`: the policies
+    // the current table compiles (those that select a local pod). A pod matters when a
+    // policy selects it as a local pod, when an enforced (or changed) policy's peer selects
+    // it or names one of its container ports; a pod that no policy names is seen by the
+    // rules as its address only, which its /32 does not change.
+    bool policy_touched(const object_change& c, const std::set<pod_key>& enforced) const;
 
     // The errors adding or replacing `objects`' nodes, pods, services, EndpointSlices,
     // namespaces and NetworkPolicies would cause, checked against the rest of the state as it would be afterwards; each

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 
 #include "control/desired.h"
+#include "control/policy_compile.h"
 #include "control/policy_rules.h"
 #include "control/service_rules.h"
 
@@ -18,24 +19,122 @@ std::vector<pod_key> desired_state::pods_in(const std::string& ns) const {
     return out;
 }
 
-bool desired_state::policy_touched(const object_change& c) const {
-    if (!c.namespaces.empty() || !c.network_policies.empty() || !c.delete_namespaces.empty() ||
-        !c.delete_network_policies.empty() || c.cut_denied_connections) {
+bool desired_state::policy_touched(const object_change& c, const std::set<pod_key>& enforced) const {
+    if (!c.namespaces.empty() || !c.delete_namespaces.empty() || c.cut_denied_connections) {
         return true;
     }
-    for (const config::pod& p : c.pods) {
-        auto it = pods_.find(pod_key(p.ns, p.name));
-        if (it == pods_.end()) {
+    std::map<pod_key, const config::network_policy*> changed;
+    for (const config::network_policy& np : c.network_policies) {
+        changed[pod_key(np.ns, np.name)] = &np;
+    }
+    auto selects_local_pod = [&](const config::network_policy& np) {
+        if (!np.ingress && !np.egress) {
+            return false;
+        }
+        for (auto it = local_.lower_bound(pod_key(np.ns, "")); it != local_.end() && it->first.first == np.ns;
+             ++it) {
+            if (policy::selects(np.pod_selector, it->second.labels)) {
+                return true;
+            }
+        }
+        for (const config::pod& p : c.pods) {
+            if (p.ns == np.ns && !p.port.empty() && policy::selects(np.pod_selector, p.labels)) {
+                return true;
+            }
+        }
+        return false;
+    };
+    for (const auto& [key, np] : changed) {
+        if (enforced.contains(key) || selects_local_pod(*np)) {
             return true;
         }
-        const config::pod& was = it->second;
-        if (was.ip != p.ip || was.labels != p.labels || was.container_ports != p.container_ports ||
-            was.port.empty() != p.port.empty()) {
+    }
+    for (const pod_key& key : c.delete_network_policies) {
+        if (enforced.contains(key)) {
+            return true;
+        }
+    }
+    // From here on no policy that selects a local pod changes: the tables compile the
+    // enforced ones, as they stand.
+    std::vector<const config::network_policy*> peers_of;
+    for (const pod_key& key : enforced) {
+        if (auto it = policies_.find(key); it != policies_.end()) {
+            peers_of.push_back(&it->second);
+        }
+    }
+    auto ns_labels = [&](const std::string& ns) {
+        config::label_map labels;
+        if (auto it = namespaces_.find(ns); it != namespaces_.end()) {
+            labels = it->second.labels;
+        }
+        labels[std::string(policy::namespace_name_label)] = ns;
+        return labels;
+    };
+    auto isolated_here = [&](const config::pod& p) {
+        if (p.port.empty()) {
+            return false;
+        }
+        for (auto it = policies_.lower_bound(pod_key(p.ns, "")); it != policies_.end() && it->first.first == p.ns;
+             ++it) {
+            const config::network_policy& np = it->second;
+            if ((np.ingress || np.egress) && policy::selects(np.pod_selector, p.labels)) {
+                return true;
+            }
+        }
+        return false;
+    };
+    auto peer_of = [&](const config::pod& p) {
+        const config::label_map labels = ns_labels(p.ns);
+        for (const config::network_policy* np : peers_of) {
+            for (bool egress : {false, true}) {
+                if (!(egress ? np->egress : np->ingress)) {
+                    continue;
+                }
+                for (const config::policy_rule& r : egress ? np->egress_rules : np->ingress_rules) {
+                    for (const config::policy_peer& peer : r.peers) {
+                        const bool match =
+                            peer.namespace_selector
+                                ? policy::selects(*peer.namespace_selector, labels) &&
+                                      (!peer.pod_selector || policy::selects(*peer.pod_selector, p.labels))
+                                : !peer.block && peer.pod_selector && p.ns == np->ns &&
+                                      policy::selects(*peer.pod_selector, p.labels);
+                        if (match) {
+                            return true;
+                        }
+                    }
+                    // Egress named ports resolve against the destination pod.
+                    for (const config::policy_port& port : r.ports) {
+                        for (const config::container_port& cp : p.container_ports) {
+                            if (egress && !port.name.empty() && cp.name == port.name &&
+                                cp.protocol == port.protocol) {
+                                return true;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return false;
+    };
+    auto matters = [&](const config::pod& p) { return isolated_here(p) || peer_of(p); };
+    for (const config::pod& p : c.pods) {
+        auto it = pods_.find(pod_key(p.ns, p.name));
+        if (it != pods_.end()) {
+            const config::pod& was = it->second;
+            if (was.ip == p.ip && was.labels == p.labels && was.container_ports == p.container_ports &&
+                was.port.empty() == p.port.empty()) {
+                continue;
+            }
+            if (matters(was)) {
+                return true;
+            }
+        }
+        if (matters(p)) {
             return true;
         }
     }
     for (const pod_key& key : c.delete_pods) {
-        if (pods_.contains(key)) {
+        if (auto it = pods_.find(key); it != pods_.end() && matters(it->second)) {
             return true;
         }
     }

@@ -148,7 +148,7 @@ std::vector<std::string> node_state::apply(const object_change& change) {
     }
     // NetworkPolicy: the next table, built before anything changes; without a policy
     // before or after the change, the table (which isolates nothing) stays.
-    const bool policy_changed = refused.empty() && desired_.policy_touched(change) &&
+    const bool policy_changed = refused.empty() && desired_.policy_touched(change, policy_.enforced()) &&
                                 (!desired_.network_policies().empty() || !change.network_policies.empty());
     if (policy_changed) {
         std::string error;

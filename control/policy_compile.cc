@@ -71,6 +71,20 @@ void compiler::sort_inputs() {
         return std::tie(policies_[a].ns, policies_[a].name) <
                std::tie(policies_[b].ns, policies_[b].name);
     });
+    // A policy that selects no local pod is enforced at other nodes: it changes no verdict
+    // here, and leaving it out keeps its peers from splitting classes.
+    std::erase_if(policy_order_, [&](uint32_t i) {
+        const auto& pol = policies_[i];
+        if (!pol.ingress && !pol.egress) {
+            return true;
+        }
+        for (uint32_t pos : pods_in(pol.ns)) {
+            if (!pod(pos).port.empty() && selects(pol.pod_selector, pod(pos).labels)) {
+                return false;
+            }
+        }
+        return true;
+    });
 }
 
 const ids& compiler::pods_in(const std::string& ns) const {
@@ -221,7 +235,7 @@ void compiler::assign_slots() {
             pod_slot_[pos][dir] = uint32_t(out_.slots.size());
             slot_ref s{pod(pos).ns, pod(pos).name, dir == egress, {}};
             for (uint32_t pi : isolating[dir][pos]) {
-                s.policies.push_back(policy_order_[pi]);
+                s.policies.push_back(policies_[policy_order_[pi]].name);
             }
             out_.slots.push_back(std::move(s));
             slot_pos_.push_back(pos);

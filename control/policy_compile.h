@@ -57,8 +57,8 @@ struct slot_ref {
     std::string ns;
     std::string pod;
     bool egress = false;
-    // Indices into the policies given to compile(), in (namespace, name) order.
-    std::vector<uint32_t> policies;
+    // The names of the policies that isolate it (in its namespace), in order.
+    std::vector<std::string> policies;
 
     bool operator==(const slot_ref&) const = default;
 };
@@ -74,8 +74,9 @@ struct compiled {
     // (slot, class or any_class) -> ranges, sorted by (proto, lo, hi, rule). An entry for a
     // class also holds the slot's any_class ranges, so one lookup answers when it hits.
     std::map<std::pair<uint32_t, uint32_t>, std::vector<port_range>> allow;
-    // Policies in (namespace, name) order, each's ingress rules then egress rules (of the
-    // directions it isolates), whether or not it selects a local pod.
+    // Policies that select a local pod, in (namespace, name) order, each's ingress rules
+    // then egress rules (of the directions it isolates). The others are enforced at their
+    // pods' nodes and are not compiled here.
     std::vector<rule_ref> rules;
     // slots[0] unused (slot 0 = not isolated); then local pods in (namespace, name) order,
     // ingress before egress.

@@ -47,6 +47,16 @@ bool policy_publisher::prepare(const desired_state& d, const object_change* chan
     policy::compiled c = policy::compile(namespaces, pods, policies);
     compile_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 
+    std::set<pod_key> enforced;
+    for (size_t s = 1; s < c.slots.size(); ++s) {
+        for (const std::string& name : c.slots[s].policies) {
+            enforced.emplace(c.slots[s].ns, name);
+        }
+    }
+    next_.reset();
+    if (current_ != nullptr && c == compiled_ && cut == current_->cut_established()) {
+        return true;  // the same tables (and policies, named in the slots)
+    }
     std::unique_ptr<policy_table> t =
         policy_table::build(make_policy_spec(c, cut), gen_ + 1, error);
     if (t == nullptr) {
@@ -55,6 +65,7 @@ bool policy_publisher::prepare(const desired_state& d, const object_change* chan
     ++gen_;
     next_ = std::move(t);
     next_compiled_ = std::move(c);
+    next_enforced_ = std::move(enforced);
     return true;
 }
 
@@ -93,6 +104,7 @@ void policy_publisher::publish(table_set& tables) {
     }
     current_ = std::move(next_);
     compiled_ = std::move(next_compiled_);
+    enforced_ = std::move(next_enforced_);
 }
 
 void policy_publisher::after_grace() {

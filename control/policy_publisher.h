@@ -7,6 +7,7 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -24,8 +25,9 @@ policy_spec make_policy_spec(const policy::compiled& c, bool cut_established);
 class policy_publisher {
 public:
     // Compiles and builds the table for `d` as `change` (if any) would leave it, before
-    // anything is published, so that a failure refuses the change whole. False and
-    // `error` when the table cannot be built (DPDK memory).
+    // anything is published, so that a failure refuses the change whole; when it compiles
+    // to what is in force, nothing is built and the version stays (connections are not
+    // judged again). False and `error` when the table cannot be built (DPDK memory).
     bool prepare(const desired_state& d, const object_change* change, std::string& error);
     // Publishes what prepare() made.
     void publish(table_set& tables);
@@ -34,6 +36,8 @@ public:
     void after_grace();
 
     const policy::compiled& compiled() const { return compiled_; }
+    // The policies the current table compiles: those that select a local pod.
+    const std::set<pod_key>& enforced() const { return enforced_; }
     const policy_table* table() const { return current_.get(); }
     double compile_ms() const { return compile_ms_; }
     uint32_t gen() const { return gen_; }
@@ -64,7 +68,9 @@ private:
     uint32_t gen_ = 0;
     policy::compiled compiled_;
     std::unique_ptr<const policy_table> current_;
+    std::set<pod_key> enforced_;
     policy::compiled next_compiled_;
+    std::set<pod_key> next_enforced_;
     std::unique_ptr<const policy_table> next_;
     policy::compiled retiring_compiled_;
     std::unique_ptr<const policy_table> retiring_;

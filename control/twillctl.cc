@@ -149,7 +149,8 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
             }
         }
     } else if (kind == "policies" || kind == "networkpolicies" || kind == "netpol") {
-        // Each policy: what it selects, its rules with the packets they allowed.
+        // Each policy: what it selects, its rules with what they allowed (connections as
+        // they open, and packets judged without one).
         for (const json& p : reply["items"]) {
             std::vector<std::string> pods;
             for (const json& s : p["selects"]) {
@@ -159,15 +160,16 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                        cell(p["name"]), cell(p["podSelector"]),
                        fmt::format("{}", fmt::join(p["policyTypes"].get<std::vector<std::string>>(), "+")),
                        cell(p["deniedAtSelectedPods"]), cell(p["connectionsCut"]));
-            fmt::print("  selects: {}\n", pods.empty() ? std::string("(no pod)") : fmt::format("{}", fmt::join(pods, ", ")));
+            fmt::print("  selects: {}{}\n", pods.empty() ? std::string("(no pod)") : fmt::format("{}", fmt::join(pods, ", ")),
+                       p.value("enforcedHere", false) ? "" : "  (no local pod: enforced at other nodes)");
             for (const char* dir : {"ingress", "egress"}) {
                 for (const json& r : p[dir]) {
                     const json& peers = r[std::string(dir) == "ingress" ? "from" : "to"];
-                    fmt::print("  {} {} {}  ports {}  packets {}\n", dir,
+                    fmt::print("  {} {} {}  ports {}  allowed {}\n", dir,
                                std::string(dir) == "ingress" ? "from" : "to",
                                fmt::format("{}", fmt::join(peers.get<std::vector<std::string>>(), " | ")),
                                fmt::format("{}", fmt::join(r["ports"].get<std::vector<std::string>>(), ",")),
-                               cell(r["packets"]));
+                               cell(r["allowed"]));
                 }
             }
         }

@@ -152,8 +152,16 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
             }
         }
     }
+    // The rules are read only when the connection table does not answer: a packet of a
+    // connection judged under this policy version costs the same whatever the rules.
     uint32_t slot = 0;
-    const bool ok = !forward || allowed(t, si, di, proto, net::bswap(k.dport), slot);
+    int8_t verdict = -1;
+    auto ok = [&]() {
+        if (verdict < 0) {
+            verdict = !forward || allowed(t, si, di, proto, net::bswap(k.dport), slot);
+        }
+        return verdict == 1;
+    };
     // A first fragment let through (by the rules or by its connection) leaves its ports
     // for the later fragments of its datagram.
     const bool first_fragment = ip->is_fragment() && !ip->is_later_fragment() && has_ports(proto);
@@ -174,7 +182,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
         if (!(e.flags & ct_entry::policy_only)) {
             // A service's connection met untranslated (its frontend is the backend
             // itself): judged by the rules.
-            if (!ok) {
+            if (!ok()) {
                 deny(ctx, t, m, slot);
                 return false;
             }
@@ -184,11 +192,15 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
                              (e.state == ct_state::fin || e.state == ct_state::closed);
         if (reopens || ctx.now_s - e.expires.load(std::memory_order_relaxed) < 0x80000000u) {
             conntrack_forget(ctx, h.entry);  // timed out (not swept yet), or a new SYN on a closed tuple
+        } else if (e.policy_gen == t.gen()) {
+            // Judged under this version: its opening direction was allowed (or kept).
+            conntrack_seen(ctx, e, h.reply, proto, flags);
+            return pass();
         } else {
             bool keep = true;
-            if (!h.reply && !ok) {
+            if (!h.reply && !ok()) {
                 keep = false;  // its own direction is no longer allowed
-            } else if (h.reply && e.policy_gen != t.gen()) {
+            } else if (h.reply) {
                 // The policy changed since the connection was last judged.
                 const policy_address& os = t.info(ip4_addr{net::bswap(e.orig.src)});
                 const policy_address& od = t.info(ip4_addr{net::bswap(e.orig.dst)});
@@ -198,15 +210,13 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
                 cut(ctx, t, m, h.entry, slot);
                 return false;
             }
-            if (e.policy_gen != t.gen()) {
-                set_gen(ctx, e, t.gen());
-            }
+            set_gen(ctx, e, t.gen());
             conntrack_seen(ctx, e, h.reply, proto, flags);
             return pass();
         }
     }
     bool picked_up = false;
-    if (!ok) {
+    if (!ok()) {
         // A TCP segment (not a SYN) of a connection opened before a pod on its way was
         // isolated has no record. It is taken up mid-stream, as the reply of a connection
         // the other side opened, when its source port is the lower one (the server's

@@ -134,7 +134,7 @@ TEST_CASE("policy: ingress by namespace AND pod selector on a named port; replie
     REQUIRE(p["items"].size() == 1);
     CHECK(p["items"][0]["selects"].size() == 1);
     CHECK(p["items"][0]["deniedAtSelectedPods"] == 3);
-    CHECK(p["items"][0]["ingress"][0]["packets"] == 2);
+    CHECK(p["items"][0]["ingress"][0]["allowed"] == 2);
     CHECK(node.drops(drop::policy_denied) == 3);
     REQUIRE_NO_LEAKED_MBUFS();
 }
@@ -330,5 +330,61 @@ services:
     const auto& inner = at<net::ipv4_hdr>(out[0].bytes, 64);
     CHECK(inner.dst_addr() == ip4("172.25.1.3"));
     CHECK(node.counters().ct_created.get() == 1);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+TEST_CASE("policy: a change that cannot alter a verdict here keeps the table and its version; "
+          "one that can judges connections again",
+          "[policy]") {
+    policy_node_t node(web_ingress);
+    const policy_publisher& pub = node.state().policies();
+    const uint32_t gen = pub.gen();
+    const policy_table* table = pub.table();
+    REQUIRE(node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080).size() == 1);
+    REQUIRE(node.from_b1("172.25.1.2", 8080, 40000, syn | ack).size() == 1);
+    auto apply_full = [&](const std::string& yaml) {
+        config::parse_result r = config::parse_yaml(yaml, "t.yaml");
+        REQUIRE(r.ok());
+        REQUIRE(node.state().apply(r.cfg).empty());
+        node.snapshot();
+    };
+    // A policy that selects no local pod (a2 is on kernel-a): enforced at its node.
+    const std::string other = R"(
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: other, namespace: x}
+    spec:
+      podSelector: {matchLabels: {app: other}}
+      ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]
+)";
+    node.apply_yaml(web_ingress + other);
+    CHECK(pub.gen() == gen);
+    CHECK(pub.table() == table);
+    nlohmann::json p = get_policies(node.state());
+    REQUIRE(p["items"].size() == 2);
+    CHECK(p["items"][0]["name"] == "other");
+    CHECK(p["items"][0]["enforcedHere"] == false);
+    CHECK(p["items"][1]["enforcedHere"] == true);
+    // A pod that no compiled policy names (a2 is no peer of web); a label no selector
+    // reads on the isolated b1 (compiled again, to the same tables).
+    std::string base = policy_node;
+    base.replace(base.find("labels: {app: other}"), 20, "labels: {app: other, v: \"2\"}");
+    apply_full(base + web_ingress + other);
+    CHECK(pub.gen() == gen);
+    base.replace(base.find("labels: {app: web}"), 18, "labels: {app: web, tier: front}");
+    apply_full(base + web_ingress + other);
+    CHECK(pub.gen() == gen);
+    CHECK(pub.table() == table);
+    // The connection goes on, judged once.
+    CHECK(node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080, ack).size() == 1);
+    CHECK(get_policies(node.state())["items"][1]["ingress"][0]["allowed"] == 1);
+    // a1 no longer a client: a new version, and its connection is judged again and cut.
+    const size_t at = base.find("labels: {app: client}}\n  - {name: pod-a2");
+    REQUIRE(at != std::string::npos);
+    base.replace(at, 21, "labels: {app: gone}");
+    apply_full(base + web_ingress + other);
+    CHECK(pub.gen() == gen + 1);
+    CHECK(node.from_kernel_a("172.25.1.2", 40000, "172.25.2.2", 8080, ack).empty());
+    CHECK(node.drops(drop::policy_cut) == 1);
     REQUIRE_NO_LEAKED_MBUFS();
 }
