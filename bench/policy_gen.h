@@ -1,6 +1,6 @@
 // The cluster of the NetworkPolicy benchmarks (compile time, and the datapath check):
-// 1k pods in 10 namespaces with app/tier/version labels and named ports, and policies of
-// four rules each mixing pod selectors, namespace selectors, both, expressions, ipBlocks
+// 1k pods in 10 namespaces with app/tier/version labels and named ports, and a baseline
+// policy per namespace plus policies of four rules each mixing pod selectors, namespace selectors, both, expressions, ipBlocks
 // with excepts, empty peers, ports, endPort ranges and named ports. Deterministic.
 #pragma once
 
@@ -129,10 +129,29 @@ inline config::policy_rule rule(lcg& r) {
     return out;
 }
 
+// Rules in all: a baseline per namespace as clusters harden them (every pod isolated both
+// ways; ingress from its own namespace, egress to it and to DNS anywhere: three rules),
+// so that every local pod is isolated at every size and only the number of rules varies;
+// then policies of four random rules, each selecting one app of one namespace.
 inline std::vector<config::network_policy> policies(int rules) {
-    lcg r;
     std::vector<config::network_policy> out;
-    for (int j = 0; j * 4 < rules; ++j) {
+    if (rules <= 0) {
+        return out;
+    }
+    for (int n = 0; n < ns_count; ++n) {
+        config::network_policy p;
+        p.name = "baseline";
+        p.ns = ns_name(n);
+        p.ingress = p.egress = true;
+        config::policy_peer same_ns;
+        same_ns.pod_selector = config::label_selector{};
+        p.ingress_rules.push_back({{same_ns}, {}});
+        p.egress_rules.push_back({{same_ns}, {}});
+        p.egress_rules.push_back({{}, {port(config::proto_udp, 53)}});
+        out.push_back(std::move(p));
+    }
+    lcg r;
+    for (int j = 0; ns_count * 3 + j * 4 < rules; ++j) {
         config::network_policy p;
         p.name = fmt::format("pol-{}", j);
         p.ns = ns_name(j % ns_count);

@@ -307,6 +307,7 @@ void host_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
 }
 
 void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
+    const bool tracked = policy_active(ctx);
     by_ethertype(
         ctx, pkts, n, drop::underlay_other_ethertype,
         [&](rte_mbuf* m) { underlay_ipv4(ctx, m); },
@@ -316,7 +317,7 @@ void underlay_input(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n) {
             const auto* eth = rte_pktmbuf_mtod(m, const uint8_t*);
             const bool vxlan = m->data_len >= 64 && eth[23] == net::ip_proto_udp &&
                                eth[14] == 0x45 && (eth[36] << 8 | eth[37]) == ctx.params->vxlan_port;
-            service_lookahead(ctx, m, vxlan ? 64 : 14);
+            service_lookahead(ctx, m, vxlan ? 64 : 14, tracked);
         });
 }
 
@@ -328,11 +329,12 @@ void pod_input(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts, uint16_t n) {
         }
         return;
     }
+    const bool tracked = policy_active(ctx);
     by_ethertype(
         ctx, pkts, n, drop::pod_other_ethertype,
         [&](rte_mbuf* m) { pod_ipv4(ctx, pod, m); },
         [&](rte_mbuf* m) { arp_pod_input(ctx, pod, m); },
-        [&](const rte_mbuf* m) { service_lookahead(ctx, m, 14); });
+        [&](const rte_mbuf* m) { service_lookahead(ctx, m, 14, tracked); });
 }
 
 void drop_parked(pipeline_ctx& ctx) {

@@ -66,7 +66,9 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
         auto [it, fresh] = list_ids.emplace(std::move(key), uint32_t(t->lists_.size()));
         if (fresh) {
             t->lists_.push_back({uint32_t(t->ranges_.size()), uint32_t(ranges.size())});
-            t->ranges_.insert(t->ranges_.end(), ranges.begin(), ranges.end());
+            for (const policy_range& r : ranges) {
+                t->ranges_.push_back({r.lo, r.hi, r.rule << 8 | r.proto});
+            }
         }
         return it->second;
     };
@@ -81,6 +83,11 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
             error = "policy: an address info outside the compiled classes or slots";
             return nullptr;
         }
+    }
+    if (spec.rules > max_rules) {
+        error = fmt::format("policy: {} rules is more than this build's tables take ({})", spec.rules,
+                            max_rules);
+        return nullptr;
     }
     for (const auto& [k, ranges] : spec.allow) {
         for (const policy_range& r : ranges) {
@@ -127,6 +134,12 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
             t->matrix_.insert(t->matrix_.end(), row.begin(), row.end());
         }
         t->slot_profile_[slot] = it->second;
+    }
+    if (t->lists_.size() <= 0x10000) {
+        t->narrow_ = true;
+        t->matrix16_.assign(t->matrix_.begin(), t->matrix_.end());
+        t->matrix_.clear();
+        t->matrix_.shrink_to_fit();
     }
     t->rule_hits_.reset(new std::atomic<uint64_t>[std::max<uint32_t>(spec.rules, 1)]());
     t->slot_denied_.reset(new std::atomic<uint64_t>[spec.slots]());

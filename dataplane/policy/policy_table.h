@@ -70,11 +70,13 @@ public:
     // The rule that lets `proto`/`port` (host order) through for (slot, peer class), or
     // `denied`.
     int32_t allows(uint32_t slot, uint32_t peer_class, uint8_t proto, uint16_t port) const {
-        const list& b = lists_[matrix_[size_t(slot_profile_[slot]) * stride_ + peer_class]];
+        const size_t cell = size_t(slot_profile_[slot]) * stride_ + peer_class;
+        const list& b = lists_[narrow_ ? matrix16_[cell] : matrix_[cell]];
         for (uint32_t i = b.first, end = b.first + b.count; i < end; ++i) {
-            const policy_range& r = ranges_[i];
-            if ((r.proto == policy_any_proto || r.proto == proto) && r.lo <= port && port <= r.hi) {
-                return int32_t(r.rule);
+            const range& r = ranges_[i];
+            const uint8_t p = uint8_t(r.proto_rule);
+            if ((p == policy_any_proto || p == proto) && r.lo <= port && port <= r.hi) {
+                return int32_t(r.proto_rule >> 8);
             }
         }
         return denied;
@@ -96,6 +98,12 @@ private:
         uint32_t first;
         uint32_t count;
     };
+    // A policy_range in 8 bytes: the rule (below 2^24) above the protocol.
+    struct range {
+        uint16_t lo, hi;
+        uint32_t proto_rule;
+    };
+    static constexpr uint32_t max_rules = 1u << 24;
     policy_table() = default;
     static void bump(std::atomic<uint64_t>& c) {
         c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
@@ -110,10 +118,13 @@ private:
     std::vector<uint32_t> slot_profile_;  // slot -> profile (0: no list at all)
     size_t stride_ = 1;                   // classes per profile row
     std::vector<uint32_t> matrix_;        // profile * stride + class -> list (0: empty)
+    // The same in 16 bits (half the cache footprint) when the lists fit, as they mostly do.
+    bool narrow_ = false;
+    std::vector<uint16_t> matrix16_;
     std::vector<list> lists_;             // distinct allow lists; [0] empty
-    std::vector<policy_range> ranges_;
+    std::vector<range> ranges_;
 public:
-    uint32_t profiles() const { return uint32_t(matrix_.size() / stride_); }
+    uint32_t profiles() const { return uint32_t((narrow_ ? matrix16_.size() : matrix_.size()) / stride_); }
     uint32_t distinct_lists() const { return uint32_t(lists_.size() - 1); }
     size_t ranges() const { return ranges_.size(); }
     std::unique_ptr<std::atomic<uint64_t>[]> rule_hits_;

@@ -38,9 +38,11 @@ inline bool services_active(const pipeline_ctx& ctx) {
 }
 
 // A couple of packets ahead of service_input: when the frame carries a TCP, UDP or SCTP
-// tuple in an IPv4 header at `ip_off` that the service filter lets through, the line of
-// the connection index its lookup starts at, so the lookup does not wait for memory.
-inline void service_lookahead(const pipeline_ctx& ctx, const rte_mbuf* m, uint32_t ip_off) {
+// tuple in an IPv4 header at `ip_off` that the service filter lets through (or any, when
+// `tracked`: NetworkPolicy isolates pods, and their packets ask the connection table),
+// the line of the connection index its lookup starts at, so the lookup does not wait for
+// memory.
+inline void service_lookahead(const pipeline_ctx& ctx, const rte_mbuf* m, uint32_t ip_off, bool tracked) {
     if (ctx.ct->size() == 0 || m->data_len < ip_off + 24) {
         return;
     }
@@ -57,7 +59,7 @@ inline void service_lookahead(const pipeline_ctx& ctx, const rte_mbuf* m, uint32
     std::memcpy(&k.sport, ip + hl, 2);
     std::memcpy(&k.dport, ip + hl + 2, 2);
     k.proto = proto;
-    if (ctx.services->may_match(k.src, k.dst, proto, k.sport, k.dport) ||
+    if (tracked || ctx.services->may_match(k.src, k.dst, proto, k.sport, k.dport) ||
         k.dst == net::bswap(ctx.params->pod_cidr.addr.value)) {
         ctx.ct->prefetch(hash_flow(k));
     }
