@@ -1,14 +1,14 @@
-// The NetworkPolicy stage's own cost: 1k pods (200 of them local) in 10 namespaces and
-// 0, 100, 1k and 10k rules (bench/policy_gen.h), compiled and built into the table the
-// workers read, over 64k random pod-to-pod tuples, timed with the TSC; median and spread
-// of 7 trials of 4M each. Two figures per size:
+// The NetworkPolicy stage's own cost: 1k pods (200 of them local, or --local N) in 10
+// namespaces and 0, 100, 1k and 10k rules (bench/policy_gen.h), compiled and built into
+// the table the workers read, over 64k random tuples with a local pod at one end, timed
+// with the TSC; median and spread of 7 trials of 4M each. Two figures per size:
 //  - the rule check, what a connection's first packet pays: two LPM lookups and up to two
 //    allow-list lookups (egress of the source, ingress of the destination);
 //  - a packet of an allowed connection already judged: the whole policy_input (LPM
 //    lookups, then the connection table, which answers without the rules).
 // Also the compile and build time.
 //
-//   twill-policy-bench [--trials N] [--checks N]
+//   twill-policy-bench [--trials N] [--checks N] [--local N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -76,12 +76,15 @@ stats summarize(std::vector<double> v) {
 int main(int argc, char** argv) {
     int trials = 7;
     uint64_t checks = 4'000'000;
+    int local = 200;
     for (int i = 1; i + 1 < argc; i += 2) {
         const std::string a = argv[i];
         if (a == "--trials") {
             trials = std::max(1, std::atoi(argv[i + 1]));
         } else if (a == "--checks") {
             checks = std::max<uint64_t>(100'000, std::strtoull(argv[i + 1], nullptr, 10));
+        } else if (a == "--local") {
+            local = std::clamp(std::atoi(argv[i + 1]), 1, pod_count);
         }
     }
     std::vector<std::string> eal = {"twill-policy-bench", "--no-huge", "-m", "512", "--no-pci",
@@ -98,19 +101,18 @@ int main(int argc, char** argv) {
     const std::string runtime_dir = eal_runtime_dir();  // removed at exit
     const double hz = double(rte_get_tsc_hz());
     fmt::print("NetworkPolicy check: {} pods ({} local) in {} namespaces, {} trials x {} checks over "
-               "65536 random pod-to-pod tuples, TSC {:.2f} GHz\n\n",
-               pod_count, 200, ns_count, trials, checks, hz / 1e9);
+               "65536 random pod-to-pod tuples with a local end, TSC {:.2f} GHz\n\n",
+               pod_count, local, ns_count, trials, checks, hz / 1e9);
     fmt::print("| rules (compiled here) | compile + build ms | classes | isolated pod-directions | profiles | "
                "distinct lists | allowed | rule check, cycles median (min-max) | judged connection's packet, "
                "cycles median (min-max) |\n|---|---|---|---|---|---|---|---|---|\n");
     const auto ns = namespaces();
-    const auto ps = pods(200);  // `local` below
+    const auto ps = pods(local);
     lcg r;
     std::vector<probe> probes(65536);
     const uint16_t ports[] = {80, 443, 8080, 5432, 53, 30050, 9090, 12345};
-    // Every tuple has a local pod at one end (the first 200 pods are local): with the
+    // Every tuple has a local pod at one end (the first `local` pods are): with the
     // baseline policies it is isolated, so every probe reads the rules.
-    constexpr int local = 200;
     for (probe& p : probes) {
         const bool from_local = r.below(2) == 0;
         p.src = ps[from_local ? r.below(local) : r.below(pod_count)].ip;
