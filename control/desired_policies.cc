@@ -70,20 +70,26 @@ bool desired_state::policy_touched(const object_change& c, const std::set<pod_ke
         labels[std::string(policy::namespace_name_label)] = ns;
         return labels;
     };
-    auto isolated_here = [&](const config::pod& p) {
-        if (p.port.empty()) {
-            return false;
-        }
+    // What a pod is to the compiled policies: which policies isolate it (a local pod), which
+    // peers of the enforced policies select it, which of their egress named ports it
+    // resolves and to what. Two versions of a pod with the same signature, address and
+    // (when isolated) container ports compile alike.
+    struct signature {
+        std::vector<uint32_t> marks;
+        bool isolated = false;
+        bool empty() const { return marks.empty(); }
+    };
+    auto sign = [&](const config::pod& p) {
+        signature sig;
+        uint32_t k = 0;
         for (auto it = policies_.lower_bound(pod_key(p.ns, "")); it != policies_.end() && it->first.first == p.ns;
-             ++it) {
+             ++it, ++k) {
             const config::network_policy& np = it->second;
-            if ((np.ingress || np.egress) && policy::selects(np.pod_selector, p.labels)) {
-                return true;
+            if (!p.port.empty() && (np.ingress || np.egress) && policy::selects(np.pod_selector, p.labels)) {
+                sig.marks.push_back(k);
+                sig.isolated = true;
             }
         }
-        return false;
-    };
-    auto peer_of = [&](const config::pod& p) {
         const config::label_map labels = ns_labels(p.ns);
         for (const config::network_policy* np : peers_of) {
             for (bool egress : {false, true}) {
@@ -99,42 +105,50 @@ bool desired_state::policy_touched(const object_change& c, const std::set<pod_ke
                                 : !peer.block && peer.pod_selector && p.ns == np->ns &&
                                       policy::selects(*peer.pod_selector, p.labels);
                         if (match) {
-                            return true;
+                            sig.marks.push_back(k);
                         }
+                        ++k;
                     }
                     // Egress named ports resolve against the destination pod.
                     for (const config::policy_port& port : r.ports) {
+                        if (!egress || port.name.empty()) {
+                            continue;
+                        }
+                        ++k;
                         for (const config::container_port& cp : p.container_ports) {
-                            if (egress && !port.name.empty() && cp.name == port.name &&
-                                cp.protocol == port.protocol) {
-                                return true;
+                            if (cp.name == port.name && cp.protocol == port.protocol) {
+                                sig.marks.push_back(k);
+                                sig.marks.push_back(cp.port);
+                                break;
                             }
                         }
                     }
                 }
             }
         }
-        return false;
+        return sig;
     };
-    auto matters = [&](const config::pod& p) { return isolated_here(p) || peer_of(p); };
     for (const config::pod& p : c.pods) {
+        const signature now = sign(p);
         auto it = pods_.find(pod_key(p.ns, p.name));
-        if (it != pods_.end()) {
-            const config::pod& was = it->second;
-            if (was.ip == p.ip && was.labels == p.labels && was.container_ports == p.container_ports &&
-                was.port.empty() == p.port.empty()) {
-                continue;
-            }
-            if (matters(was)) {
+        if (it == pods_.end()) {
+            if (!now.empty()) {
                 return true;
             }
+            continue;
         }
-        if (matters(p)) {
+        const config::pod& was = it->second;
+        const signature before = sign(was);
+        if (before.empty() && now.empty()) {
+            continue;  // its address alone, before and after
+        }
+        if (before.marks != now.marks || was.ip != p.ip ||
+            (now.isolated && was.container_ports != p.container_ports)) {
             return true;
         }
     }
     for (const pod_key& key : c.delete_pods) {
-        if (auto it = pods_.find(key); it != pods_.end() && matters(it->second)) {
+        if (auto it = pods_.find(key); it != pods_.end() && !sign(it->second).empty()) {
             return true;
         }
     }

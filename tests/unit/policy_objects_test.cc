@@ -116,10 +116,13 @@ TEST_CASE("desired state: only what can change a verdict here touches policy", "
     CHECK(pod_change("a1", [](config::pod& p) { p.labels.clear(); }));
     CHECK(pod_change("a1", [](config::pod& p) { p.ip = ip4_addr::from_octets(172, 25, 1, 9); }));
     CHECK(pod_change("b2", [](config::pod& p) { p.labels["app"] = "web"; }));
-    CHECK(pod_change("b1", [](config::pod& p) { p.labels["tier"] = "front"; }));
+    CHECK_FALSE(pod_change("b1", [](config::pod& p) { p.labels["tier"] = "front"; }));  // read by no selector
+    CHECK(pod_change("b1", [](config::pod& p) { p.container_ports = {{"http", proto_tcp, 80}}; }));
     CHECK(pod_change("a2", [](config::pod& p) { p.container_ports = {{"metrics", proto_tcp, 9090}}; }));
     CHECK(pod_change("a2", [](config::pod& p) { p.ns = "shop"; }));
-    CHECK(pod_change("s1", [](config::pod& p) { p.labels.clear(); }));
+    CHECK_FALSE(pod_change("s1", [](config::pod& p) { p.labels.clear(); }));  // a peer by its namespace still
+    CHECK(pod_change("s1", [](config::pod& p) { p.ip = ip4_addr::from_octets(172, 25, 1, 9); }));
+    CHECK(pod_change("s1", [](config::pod& p) { p.container_ports = {{"metrics", proto_tcp, 9090}}; }));
     object_change del;
     del.delete_pods = {{"default", "a2"}};
     CHECK_FALSE(d.policy_touched(del, enforced));
