@@ -15,11 +15,11 @@ using net::tcp_syn;
 bool allowed(const policy_table& t, const policy_address& s, const policy_address& d, uint8_t proto,
              uint16_t dport, uint32_t& slot) {
     int32_t e = 0, i = 0;
-    if (s.egress_slot != 0 && (e = t.allows(s.egress_slot, d.peer_class, proto, dport)) < 0) {
+    if (s.egress_slot != 0 && (e = t.allows_row(s.egress_row, d.peer_class, proto, dport)) < 0) {
         slot = s.egress_slot;
         return false;
     }
-    if (d.ingress_slot != 0 && (i = t.allows(d.ingress_slot, s.peer_class, proto, dport)) < 0) {
+    if (d.ingress_slot != 0 && (i = t.allows_row(d.ingress_row, s.peer_class, proto, dport)) < 0) {
         slot = d.ingress_slot;
         return false;
     }

@@ -135,6 +135,14 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
         }
         t->slot_profile_[slot] = it->second;
     }
+    if (uint64_t(t->matrix_.size()) > (uint64_t(1) << 32)) {
+        error = "policy: the matrix is larger than its rows' offsets hold";
+        return nullptr;
+    }
+    for (policy_address& i : t->infos_) {
+        i.ingress_row = t->row(i.ingress_slot);
+        i.egress_row = t->row(i.egress_slot);
+    }
     if (t->lists_.size() <= 0x10000) {
         t->narrow_ = true;
         t->matrix16_.assign(t->matrix_.begin(), t->matrix_.end());

@@ -25,6 +25,10 @@ struct policy_address {
     uint32_t peer_class = 0;
     uint32_t ingress_slot = 0;  // 0: not isolated for ingress (or not a local pod)
     uint32_t egress_slot = 0;
+    // Set by the table: where the slots' profiles start in its matrix (one load fewer per
+    // check).
+    uint32_t ingress_row = 0;
+    uint32_t egress_row = 0;
 };
 
 inline constexpr uint32_t policy_any_class = 0xffffffffu;
@@ -70,7 +74,11 @@ public:
     // The rule that lets `proto`/`port` (host order) through for (slot, peer class), or
     // `denied`.
     int32_t allows(uint32_t slot, uint32_t peer_class, uint8_t proto, uint16_t port) const {
-        const size_t cell = size_t(slot_profile_[slot]) * stride_ + peer_class;
+        return allows_row(row(slot), peer_class, proto, port);
+    }
+    // The same from the slot's row (policy_address::ingress_row, egress_row).
+    int32_t allows_row(uint32_t row, uint32_t peer_class, uint8_t proto, uint16_t port) const {
+        const size_t cell = size_t(row) + peer_class;
         const list& b = lists_[narrow_ ? matrix16_[cell] : matrix_[cell]];
         for (uint32_t i = b.first, end = b.first + b.count; i < end; ++i) {
             const range& r = ranges_[i];
@@ -105,6 +113,7 @@ private:
     };
     static constexpr uint32_t max_rules = 1u << 24;
     policy_table() = default;
+    uint32_t row(uint32_t slot) const { return uint32_t(slot_profile_[slot] * stride_); }
     static void bump(std::atomic<uint64_t>& c) {
         c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
