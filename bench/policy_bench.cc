@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
     fmt::print("NetworkPolicy check: {} pods ({} local) in {} namespaces, {} trials x {} checks over "
                "65536 random pod-to-pod tuples with a local end, TSC {:.2f} GHz\n\n",
                pod_count, local, ns_count, trials, checks, hz / 1e9);
-    fmt::print("| rules (compiled here) | compile + build ms | classes | isolated pod-directions | profiles | "
+    fmt::print("| rules (compiled here) | compile + build ms | classes (matrix columns) | isolated pod-directions | profiles | "
                "distinct lists | allowed | rule check, cycles median (min-max) | judged connection's packet, "
                "cycles median (min-max) |\n|---|---|---|---|---|---|---|---|---|\n");
     const auto ns = namespaces();
@@ -208,7 +208,8 @@ int main(int argc, char** argv) {
         const stats j = summarize(judged);
         fmt::print("| {} ({}) | {:.1f} | {} | {} | {} | {} | {:.1f}% | **{:.1f}** ({:.1f}-{:.1f}) | **{:.1f}** "
                    "({:.1f}-{:.1f}) over {} connections |\n",
-                   rules, c.rules.size(), build_ms, c.classes, c.slots.empty() ? 0 : c.slots.size() - 1,
+                   rules, c.rules.size(), build_ms, fmt::format("{} ({})", c.classes, t->columns()),
+                   c.slots.empty() ? 0 : c.slots.size() - 1,
                    t->profiles() - 1,
                    fmt::format("{} ({:.1f} ranges each)", t->distinct_lists(),
                                t->distinct_lists() ? double(t->ranges()) / t->distinct_lists() : 0.0),

@@ -1,5 +1,6 @@
 #include "dataplane/policy/policy_table.h"
 
+#include <algorithm>
 #include <bit>
 #include <map>
 #include <set>
@@ -55,8 +56,19 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
     // Distinct range lists, then distinct rows (a slot's list per class, the any-class
     // list filling classes it does not name): profiles.
     std::map<std::vector<uint64_t>, uint32_t> list_ids;
-    t->lists_.push_back({0, 0});
-    auto list_id = [&](const std::vector<policy_range>& ranges) {
+    t->lists_.push_back({{}, 0, 0});
+    auto list_id = [&](const std::vector<policy_range>& all) {
+        // A range inside an earlier one never answers first (the scan stops at the first
+        // match): left out, lists are shorter and more of them alike.
+        std::vector<policy_range> ranges;
+        for (const policy_range& r : all) {
+            const bool shadowed = std::any_of(ranges.begin(), ranges.end(), [&](const policy_range& q) {
+                return (q.proto == policy_any_proto || q.proto == r.proto) && q.lo <= r.lo && r.hi <= q.hi;
+            });
+            if (!shadowed) {
+                ranges.push_back(r);
+            }
+        }
         std::vector<uint64_t> key;
         key.reserve(ranges.size());
         for (const policy_range& r : ranges) {
@@ -65,10 +77,16 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
         }
         auto [it, fresh] = list_ids.emplace(std::move(key), uint32_t(t->lists_.size()));
         if (fresh) {
-            t->lists_.push_back({uint32_t(t->ranges_.size()), uint32_t(ranges.size())});
-            for (const policy_range& r : ranges) {
-                t->ranges_.push_back({r.lo, r.hi, r.rule << 8 | r.proto});
+            list l{{}, uint32_t(t->ranges_.size()), uint32_t(ranges.size())};
+            for (size_t i = 0; i < ranges.size(); ++i) {
+                const range r{ranges[i].lo, ranges[i].hi, ranges[i].rule << 8 | ranges[i].proto};
+                if (i == 0) {
+                    l.head = r;
+                } else {
+                    t->ranges_.push_back(r);
+                }
             }
+            t->lists_.push_back(l);
         }
         return it->second;
     };
@@ -134,6 +152,30 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
             t->matrix_.insert(t->matrix_.end(), row.begin(), row.end());
         }
         t->slot_profile_[slot] = it->second;
+    }
+    // Classes whose columns are alike in every profile (their differences do not change
+    // a verdict here, shadowed ranges left out) share one column.
+    const size_t profiles = t->matrix_.size() / classes;
+    std::map<std::vector<uint32_t>, uint32_t> column_ids;
+    std::vector<uint32_t> column_of(classes);
+    std::vector<uint32_t> column(profiles);
+    for (uint32_t c = 0; c < classes; ++c) {
+        for (size_t p = 0; p < profiles; ++p) {
+            column[p] = t->matrix_[p * classes + c];
+        }
+        column_of[c] = column_ids.emplace(column, uint32_t(column_ids.size())).first->second;
+    }
+    const size_t columns = column_ids.size();
+    std::vector<uint32_t> narrowed(profiles * columns);
+    for (size_t p = 0; p < profiles; ++p) {
+        for (uint32_t c = 0; c < classes; ++c) {
+            narrowed[p * columns + column_of[c]] = t->matrix_[p * classes + c];
+        }
+    }
+    t->matrix_ = std::move(narrowed);
+    t->stride_ = columns;
+    for (policy_address& i : t->infos_) {
+        i.peer_class = column_of[i.peer_class];
     }
     if (uint64_t(t->matrix_.size()) > (uint64_t(1) << 32)) {
         error = "policy: the matrix is larger than its rows' offsets hold";

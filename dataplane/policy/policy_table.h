@@ -22,7 +22,7 @@ struct rte_lpm;
 namespace twill {
 
 struct policy_address {
-    uint32_t peer_class = 0;
+    uint32_t peer_class = 0;  // as compiled; in the table's info(), the class's matrix column
     uint32_t ingress_slot = 0;  // 0: not isolated for ingress (or not a local pod)
     uint32_t egress_slot = 0;
     // Set by the table: where the slots' profiles start in its matrix (one load fewer per
@@ -73,6 +73,7 @@ public:
     const policy_address& info(ip4_addr a) const;
     // The rule that lets `proto`/`port` (host order) through for (slot, peer class), or
     // `denied`.
+    // `peer_class` as info() gives it: the table's column for the compiled class.
     int32_t allows(uint32_t slot, uint32_t peer_class, uint8_t proto, uint16_t port) const {
         return allows_row(row(slot), peer_class, proto, port);
     }
@@ -80,11 +81,15 @@ public:
     int32_t allows_row(uint32_t row, uint32_t peer_class, uint8_t proto, uint16_t port) const {
         const size_t cell = size_t(row) + peer_class;
         const list& b = lists_[narrow_ ? matrix16_[cell] : matrix_[cell]];
-        for (uint32_t i = b.first, end = b.first + b.count; i < end; ++i) {
-            const range& r = ranges_[i];
-            const uint8_t p = uint8_t(r.proto_rule);
-            if ((p == policy_any_proto || p == proto) && r.lo <= port && port <= r.hi) {
-                return int32_t(r.proto_rule >> 8);
+        if (b.count == 0) {
+            return denied;
+        }
+        if (b.head.covers(proto, port)) {
+            return int32_t(b.head.proto_rule >> 8);
+        }
+        for (uint32_t i = b.first, end = b.first + b.count - 1; i < end; ++i) {
+            if (ranges_[i].covers(proto, port)) {
+                return int32_t(ranges_[i].proto_rule >> 8);
             }
         }
         return denied;
@@ -102,14 +107,21 @@ public:
     uint32_t slots() const { return slots_; }
 
 private:
-    struct list {
-        uint32_t first;
-        uint32_t count;
-    };
     // A policy_range in 8 bytes: the rule (below 2^24) above the protocol.
     struct range {
         uint16_t lo, hi;
         uint32_t proto_rule;
+        bool covers(uint8_t proto, uint16_t port) const {
+            const auto p = uint8_t(proto_rule);
+            return (p == policy_any_proto || p == proto) && lo <= port && port <= hi;
+        }
+    };
+    // A list's first range is kept with it (most lists have one or two), the rest in
+    // ranges_ from `first`.
+    struct list {
+        range head;
+        uint32_t first;
+        uint32_t count;
     };
     static constexpr uint32_t max_rules = 1u << 24;
     policy_table() = default;
@@ -125,7 +137,7 @@ private:
     rte_lpm* lpm_ = nullptr;
     std::vector<policy_address> infos_;
     std::vector<uint32_t> slot_profile_;  // slot -> profile (0: no list at all)
-    size_t stride_ = 1;                   // classes per profile row
+    size_t stride_ = 1;                   // columns per profile row: classes alike share one
     std::vector<uint32_t> matrix_;        // profile * stride + class -> list (0: empty)
     // The same in 16 bits (half the cache footprint) when the lists fit, as they mostly do.
     bool narrow_ = false;
@@ -133,9 +145,10 @@ private:
     std::vector<list> lists_;             // distinct allow lists; [0] empty
     std::vector<range> ranges_;
 public:
+    uint32_t columns() const { return uint32_t(stride_); }
     uint32_t profiles() const { return uint32_t((narrow_ ? matrix16_.size() : matrix_.size()) / stride_); }
     uint32_t distinct_lists() const { return uint32_t(lists_.size() - 1); }
-    size_t ranges() const { return ranges_.size(); }
+    size_t ranges() const { return ranges_.size() + lists_.size() - 1; }  // every list but [0] has a head
     std::unique_ptr<std::atomic<uint64_t>[]> rule_hits_;
     std::unique_ptr<std::atomic<uint64_t>[]> slot_denied_;
     std::unique_ptr<std::atomic<uint64_t>[]> slot_cut_;
