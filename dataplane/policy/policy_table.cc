@@ -115,6 +115,11 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
             }
         }
     }
+    if (uint64_t(spec.slots) * classes > (uint64_t(1) << 26)) {
+        error = fmt::format("policy: {} isolated pod directions x {} address classes is more than "
+                            "this build's matrix takes", spec.slots - 1, classes);
+        return nullptr;
+    }
     t->stride_ = classes;
     std::vector<std::vector<uint32_t>> rows(spec.slots);  // slot -> list per class
     for (const auto& [k, ranges] : spec.allow) {
@@ -128,11 +133,6 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
             row.assign(size_t(classes) + 1, ~uint32_t(0));  // last: any class
         }
         row[cls == policy_any_class ? classes : cls] = list_id(ranges);
-    }
-    if (uint64_t(spec.slots) * classes > (uint64_t(1) << 26)) {
-        error = fmt::format("policy: {} isolated pod directions x {} address classes is more than "
-                            "this build's matrix takes", spec.slots - 1, classes);
-        return nullptr;
     }
     std::map<std::vector<uint32_t>, uint32_t> profile_ids;
     t->slot_profile_.assign(spec.slots, 0);
@@ -176,10 +176,6 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
     t->stride_ = columns;
     for (policy_address& i : t->infos_) {
         i.peer_class = column_of[i.peer_class];
-    }
-    if (uint64_t(t->matrix_.size()) > (uint64_t(1) << 32)) {
-        error = "policy: the matrix is larger than its rows' offsets hold";
-        return nullptr;
     }
     for (policy_address& i : t->infos_) {
         i.ingress_row = t->row(i.ingress_slot);
