@@ -136,6 +136,7 @@ json get_policies(const node_state& state) {
     const policy::compiled& c = pub.compiled();
     json compiled = {{"generation", pub.gen()},
                      {"compileMs", pub.compile_ms()},
+                     {"compiles", pub.compiles()},
                      {"addressClasses", c.classes},
                      {"isolatedPodDirections", c.slots.empty() ? 0 : c.slots.size() - 1},
                      {"rules", c.rules.size()},

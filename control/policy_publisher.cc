@@ -46,6 +46,7 @@ bool policy_publisher::prepare(const desired_state& d, const object_change* chan
     const auto start = std::chrono::steady_clock::now();
     policy::compiled c = policy::compile(namespaces, pods, policies);
     compile_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    ++compiles_;
 
     std::set<pod_key> enforced;
     for (size_t s = 1; s < c.slots.size(); ++s) {

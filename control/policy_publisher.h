@@ -40,6 +40,7 @@ public:
     const std::set<pod_key>& enforced() const { return enforced_; }
     const policy_table* table() const { return current_.get(); }
     double compile_ms() const { return compile_ms_; }
+    uint64_t compiles() const { return compiles_; }  // changes that needed a compile, and the first
     uint32_t gen() const { return gen_; }
 
     struct rule_key {
@@ -75,6 +76,7 @@ private:
     policy::compiled retiring_compiled_;
     std::unique_ptr<const policy_table> retiring_;
     double compile_ms_ = 0;
+    uint64_t compiles_ = 0;
     std::map<rule_key, uint64_t> hits_;
     std::map<pod_dir_key, pod_totals> pods_;
 };

@@ -175,10 +175,10 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
         }
         const json& c = reply["compiled"];
         fmt::print("compiled: generation {}, {} address classes, {} isolated pod directions, {} rules, "
-                   "{} prefixes, {} allow lists, in {:.1f} ms; cutEstablished {}\n",
+                   "{} prefixes, {} allow lists, in {:.1f} ms ({} compiles); cutEstablished {}\n",
                    cell(c["generation"]), cell(c["addressClasses"]), cell(c["isolatedPodDirections"]),
                    cell(c["rules"]), cell(c["prefixes"]), cell(c["allowLists"]),
-                   c["compileMs"].get<double>(), cell(c["cutEstablished"]));
+                   c["compileMs"].get<double>(), cell(c["compiles"]), cell(c["cutEstablished"]));
     } else if (kind == "conntrack") {
         print_table(reply["items"], {{"PRO", "protocol"}, {"CLIENT", "client"}, {"SERVICE", "service"},
                                      {"BACKEND", "backend"}, {"MASQUERADE", "masquerade"},

@@ -4,6 +4,7 @@
 #include <bit>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <rte_errno.h>
@@ -154,25 +155,41 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
         t->slot_profile_[slot] = it->second;
     }
     // Classes whose columns are alike in every profile (their differences do not change
-    // a verdict here, shadowed ranges left out) share one column.
+    // a verdict here, shadowed ranges left out) share one column. Columns are numbered in
+    // order of first sight, so a cell only ever moves down: compacted in place.
     const size_t profiles = t->matrix_.size() / classes;
-    std::map<std::vector<uint32_t>, uint32_t> column_ids;
+    auto cell = [&](size_t p, uint32_t c) { return t->matrix_[p * classes + c]; };
+    std::unordered_map<uint64_t, std::vector<uint32_t>> by_hash;  // -> first class of each column
     std::vector<uint32_t> column_of(classes);
-    std::vector<uint32_t> column(profiles);
+    size_t columns = 0;
     for (uint32_t c = 0; c < classes; ++c) {
+        uint64_t h = 0xcbf29ce484222325ull;
         for (size_t p = 0; p < profiles; ++p) {
-            column[p] = t->matrix_[p * classes + c];
+            h = (h ^ cell(p, c)) * 0x100000001b3ull;
         }
-        column_of[c] = column_ids.emplace(column, uint32_t(column_ids.size())).first->second;
+        std::vector<uint32_t>& seen = by_hash[h];
+        auto same = std::find_if(seen.begin(), seen.end(), [&](uint32_t o) {
+            for (size_t p = 0; p < profiles; ++p) {
+                if (cell(p, o) != cell(p, c)) {
+                    return false;
+                }
+            }
+            return true;
+        });
+        if (same != seen.end()) {
+            column_of[c] = column_of[*same];
+        } else {
+            seen.push_back(c);
+            column_of[c] = uint32_t(columns++);
+        }
     }
-    const size_t columns = column_ids.size();
-    std::vector<uint32_t> narrowed(profiles * columns);
     for (size_t p = 0; p < profiles; ++p) {
         for (uint32_t c = 0; c < classes; ++c) {
-            narrowed[p * columns + column_of[c]] = t->matrix_[p * classes + c];
+            t->matrix_[p * columns + column_of[c]] = t->matrix_[p * classes + c];
         }
     }
-    t->matrix_ = std::move(narrowed);
+    t->matrix_.resize(profiles * columns);
+    t->matrix_.shrink_to_fit();
     t->stride_ = columns;
     for (policy_address& i : t->infos_) {
         i.peer_class = column_of[i.peer_class];

@@ -71,15 +71,15 @@ public:
     bool cut_established() const { return cut_; }
 
     const policy_address& info(ip4_addr a) const;
-    // The rule that lets `proto`/`port` (host order) through for (slot, peer class), or
-    // `denied`.
-    // `peer_class` as info() gives it: the table's column for the compiled class.
-    int32_t allows(uint32_t slot, uint32_t peer_class, uint8_t proto, uint16_t port) const {
-        return allows_row(row(slot), peer_class, proto, port);
+    // The rule that lets `proto`/`port` (host order) through for `slot` and a peer whose
+    // matrix column is `column` (info(peer).peer_class: classes that judge alike share a
+    // column), or `denied`.
+    int32_t allows(uint32_t slot, uint32_t column, uint8_t proto, uint16_t port) const {
+        return allows_row(row(slot), column, proto, port);
     }
     // The same from the slot's row (policy_address::ingress_row, egress_row).
-    int32_t allows_row(uint32_t row, uint32_t peer_class, uint8_t proto, uint16_t port) const {
-        const size_t cell = size_t(row) + peer_class;
+    int32_t allows_row(uint32_t row, uint32_t column, uint8_t proto, uint16_t port) const {
+        const size_t cell = size_t(row) + column;
         const list& b = lists_[narrow_ ? matrix16_[cell] : matrix_[cell]];
         if (b.count == 0) {
             return denied;
@@ -146,6 +146,7 @@ private:
     std::vector<range> ranges_;
 public:
     uint32_t columns() const { return uint32_t(stride_); }
+    bool wide_cells() const { return !narrow_; }  // 32-bit matrix cells (more than 65536 lists)
     uint32_t profiles() const { return uint32_t((narrow_ ? matrix16_.size() : matrix_.size()) / stride_); }
     uint32_t distinct_lists() const { return uint32_t(lists_.size() - 1); }
     size_t ranges() const { return ranges_.size() + lists_.size() - 1; }  // every list but [0] has a head

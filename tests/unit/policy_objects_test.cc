@@ -109,7 +109,10 @@ TEST_CASE("desired state: only what can change a verdict here touches policy", "
     CHECK_FALSE(pod_change("a2", [](config::pod& p) { p.labels["app"] = "other"; }));
     CHECK_FALSE(pod_change("a2", [](config::pod& p) { p.ip = ip4_addr::from_octets(172, 25, 1, 9); }));
     CHECK_FALSE(pod_change("a2", [](config::pod& p) { p.container_ports = {{"http", proto_tcp, 80}}; }));
-    CHECK_FALSE(pod_change("a2", [](config::pod& p) { p.name = "new"; }));
+    CHECK_FALSE(pod_change("a2", [](config::pod& p) {
+        p.name = "new";
+        p.ip = ip4_addr::from_octets(172, 25, 1, 20);
+    }));
     CHECK_FALSE(pod_change("b2", [](config::pod& p) { p.labels["app"] = "client2"; }));
     // A peer of web, before or after; a pod web may isolate; a named port of its egress.
     CHECK(pod_change("a2", [](config::pod& p) { p.labels["app"] = "client"; }));
@@ -119,7 +122,17 @@ TEST_CASE("desired state: only what can change a verdict here touches policy", "
     CHECK_FALSE(pod_change("b1", [](config::pod& p) { p.labels["tier"] = "front"; }));  // read by no selector
     CHECK(pod_change("b1", [](config::pod& p) { p.container_ports = {{"http", proto_tcp, 80}}; }));
     CHECK(pod_change("a2", [](config::pod& p) { p.container_ports = {{"metrics", proto_tcp, 9090}}; }));
-    CHECK(pod_change("a2", [](config::pod& p) { p.ns = "shop"; }));
+    // A pod moved to shop (deleted, added there): every pod of shop is a peer of web.
+    object_change move;
+    move.delete_pods = {{"default", "a2"}};
+    move.pods = {d.pods().at({"default", "a2"})};
+    move.pods[0].ns = "shop";
+    CHECK(d.policy_touched(move, enforced));
+    move.delete_pods = {{"default", "a2"}};
+    move.pods[0].ns = "elsewhere";
+    CHECK_FALSE(d.policy_touched(move, enforced));
+    // s1 made local: shop/deny (not enforced: no local pod in shop) would isolate it.
+    CHECK(pod_change("s1", [](config::pod& p) { p.port = "ps1"; }));
     CHECK_FALSE(pod_change("s1", [](config::pod& p) { p.labels.clear(); }));  // a peer by its namespace still
     CHECK(pod_change("s1", [](config::pod& p) { p.ip = ip4_addr::from_octets(172, 25, 1, 9); }));
     CHECK(pod_change("s1", [](config::pod& p) { p.container_ports = {{"metrics", proto_tcp, 9090}}; }));

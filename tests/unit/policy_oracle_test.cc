@@ -10,6 +10,8 @@
 #include <fmt/format.h>
 
 #include "control/desired.h"
+#include "control/policy_publisher.h"
+#include "dataplane/policy/policy_table.h"
 #include "tests/unit/policy_helpers.h"
 
 using namespace twill;
@@ -396,6 +398,22 @@ void check_shape(const policy::compiled& c) {
     }
 }
 
+// The rule the compiled form credits for (slot, class): its list's first match, or -1.
+int32_t first_rule(const policy::compiled& c, uint32_t slot, uint32_t cls, uint8_t proto, uint16_t port) {
+    auto it = c.allow.find({slot, cls});
+    if (it == c.allow.end()) {
+        it = c.allow.find({slot, policy::any_class});
+    }
+    if (it != c.allow.end()) {
+        for (const auto& r : it->second) {
+            if ((r.proto == policy::any_proto || r.proto == proto) && r.lo <= port && port <= r.hi) {
+                return int32_t(r.rule);
+            }
+        }
+    }
+    return -1;
+}
+
 }  // namespace
 
 TEST_CASE("policy: compiled lookups agree with the spec on random clusters", "[policy]") {
@@ -412,6 +430,14 @@ TEST_CASE("policy: compiled lookups agree with the spec on random clusters", "[p
         slots += c.slots.size() - 1;
         const oracle o(cl.defs, cl.pods, cl.pols);
         const auto addrs = probe_addresses(g, cl);
+        // Every third cluster also through the table the workers read (shadowed ranges
+        // left out, alike columns shared): the same rule answers every probe.
+        std::unique_ptr<policy_table> table;
+        if (iter % 3 == 0) {
+            std::string error;
+            table = policy_table::build(make_policy_spec(c, true), 1, error);
+            REQUIRE(table != nullptr);
+        }
         for (ip4_addr src : addrs) {
             for (ip4_addr dst : addrs) {
                 for (uint8_t proto : protos) {
@@ -424,6 +450,28 @@ TEST_CASE("policy: compiled lookups agree with the spec on random clusters", "[p
                         if (info(c, src).egress_slot || info(c, dst).ingress_slot) {
                             ++decided;
                             allowed += want_e && want_i;
+                        }
+                        if (table != nullptr) {
+                            const policy_address& ts = table->info(src);
+                            const policy_address& td = table->info(dst);
+                            const auto& cs = info(c, src);
+                            const auto& cd = info(c, dst);
+                            REQUIRE(ts.egress_slot == cs.egress_slot);
+                            REQUIRE(td.ingress_slot == cd.ingress_slot);
+                            const int32_t te =
+                                ts.egress_slot ? table->allows(ts.egress_slot, td.peer_class, proto, port) : -2;
+                            const int32_t ti =
+                                td.ingress_slot ? table->allows(td.ingress_slot, ts.peer_class, proto, port) : -2;
+                            const int32_t ce =
+                                cs.egress_slot ? first_rule(c, cs.egress_slot, cd.peer_class, proto, port) : -2;
+                            const int32_t ci =
+                                cd.ingress_slot ? first_rule(c, cd.ingress_slot, cs.peer_class, proto, port) : -2;
+                            if (te != ce || ti != ci) {
+                                FAIL_CHECK(fmt::format("{} -> {} proto {} port {}: table rules {}/{}, compiled {}/{}",
+                                                       config::format_ip4(src), config::format_ip4(dst), proto,
+                                                       port, te, ti, ce, ci));
+                                return;
+                            }
                         }
                         if (got_e != want_e || got_i != want_i) {
                             FAIL_CHECK(fmt::format(
@@ -467,51 +515,103 @@ TEST_CASE("policy: a change found not to touch policy compiles to the same verdi
             }
         }
         // One change: a pod relabelled, given other ports, moved, made local or remote,
-        // added or deleted; or a policy added or deleted.
+        // added, deleted or moved to another namespace; a policy added, deleted or
+        // rewritten; or two or three pod edits at once.
         cluster after = before;
         object_change change;
-        config::pod& p = after.pods[g.below(uint32_t(after.pods.size()))];
-        const uint32_t kind = g.below(8);
+        std::set<uint32_t> used_hosts;
+        for (const config::pod& x : before.pods) {
+            used_hosts.insert(x.ip.value & 0xff);
+        }
+        auto free_ip = [&]() {
+            uint32_t host;
+            do {
+                host = 1 + g.below(254);
+            } while (!used_hosts.insert(host).second);
+            return ip4_addr{ip("10.0.0.0").value | host};
+        };
+        auto edit = [&](config::pod& p, uint32_t kind) {
+            switch (kind) {
+                case 0: p.labels = g.labels({"app", "tier"}); break;
+                case 1: p.labels[g.pick(g.keys)] = g.pick(g.values); break;
+                case 2: p.container_ports = g.container_ports(); break;
+                case 3: p.ip = free_ip(); break;
+                default: p.port = p.port.empty() ? "net_null" + p.name : ""; break;
+            }
+            change.pods.push_back(p);
+        };
+        auto random_policy = [&](std::string name, std::string ns) {
+            config::network_policy np;
+            np.name = std::move(name);
+            np.ns = std::move(ns);
+            np.pod_selector = g.selector();
+            np.ingress = g.chance(70);
+            np.egress = !np.ingress || g.chance(40);
+            np.ingress_rules = g.rules();
+            np.egress_rules = g.rules();
+            return np;
+        };
+        const uint32_t pick = g.below(uint32_t(after.pods.size()));
+        config::pod& p = after.pods[pick];
+        const uint32_t kind = g.below(12);
         switch (kind) {
-            case 0: p.labels = g.labels({"app", "tier"}); break;
-            case 1: p.labels[g.pick(g.keys)] = g.pick(g.values); break;
-            case 2: p.container_ports = g.container_ports(); break;
-            case 3: p.ip = ip4_addr{ip("10.0.0.0").value | (1 + g.below(254))}; break;
-            case 4: p.port = p.port.empty() ? "net_null" + p.name : ""; break;
             case 5: {
-                config::pod fresh = p;
+                config::pod fresh;
                 fresh.name = "fresh";
-                fresh.ip = ip4_addr{ip("10.0.1.0").value | (1 + g.below(254))};
+                fresh.ns = g.pick(g.namespaces);
+                fresh.ip = free_ip();
+                fresh.port = g.chance(60) ? "net_nullfresh" : "";
                 fresh.labels = g.labels({"app", "tier"});
+                fresh.container_ports = g.container_ports();
                 after.pods.push_back(fresh);
+                change.pods = {fresh};
                 break;
             }
-            case 6: {
+            case 6:
                 change.delete_pods = {{p.ns, p.name}};
-                std::erase_if(after.pods, [&](const config::pod& x) { return x.name == change.delete_pods[0].second; });
+                after.pods.erase(after.pods.begin() + pick);
                 break;
-            }
-            default: {
-                config::network_policy np;
-                np.name = "extra";
-                np.ns = g.pick(g.namespaces);
-                np.pod_selector = g.selector();
-                np.ingress = g.chance(70);
-                np.egress = !np.ingress || g.chance(40);
-                np.ingress_rules = g.rules();
-                np.egress_rules = g.rules();
+            case 7: {
+                const config::network_policy np = random_policy("extra", g.pick(g.namespaces));
                 change.network_policies = {np};
                 after.pols.push_back(np);
+                break;
             }
-        }
-        if (kind <= 4) {
-            change.pods = {p};
-        } else if (kind == 5) {
-            change.pods = {after.pods.back()};
-        }
-        if (kind == 3 && std::count_if(after.pods.begin(), after.pods.end(),
-                                       [&](const config::pod& x) { return x.ip == p.ip; }) > 1) {
-            continue;  // two pods on one address: refused before policy is asked
+            case 8: {
+                config::network_policy& gone = after.pols[g.below(uint32_t(after.pols.size()))];
+                change.delete_network_policies = {{gone.ns, gone.name}};
+                after.pols.erase(after.pols.begin() + (&gone - after.pols.data()));
+                break;
+            }
+            case 9: {
+                config::network_policy& np = after.pols[g.below(uint32_t(after.pols.size()))];
+                np = random_policy(np.name, np.ns);
+                change.network_policies = {np};
+                break;
+            }
+            case 10: {  // another namespace: the old pod deleted, a new one added
+                std::string ns;
+                do {
+                    ns = g.pick(g.namespaces);
+                } while (ns == p.ns);
+                change.delete_pods = {{p.ns, p.name}};
+                p.ns = ns;
+                change.pods = {p};
+                break;
+            }
+            case 11: {  // edits to two or three pods
+                std::vector<uint32_t> order(after.pods.size());
+                for (uint32_t i = 0; i < order.size(); ++i) {
+                    order[i] = i;
+                }
+                std::shuffle(order.begin(), order.end(), g.rng);
+                for (uint32_t i = 0; i < std::min<size_t>(order.size(), 2 + g.below(2)); ++i) {
+                    edit(after.pods[order[i]], g.below(5));
+                }
+                break;
+            }
+            default:
+                edit(p, kind);
         }
         if (d.policy_touched(change, enforced)) {
             ++touched;

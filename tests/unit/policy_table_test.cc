@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "dataplane/policy/policy.h"
 #include "dataplane/policy/policy_table.h"
 
 using namespace twill;
@@ -39,6 +40,8 @@ TEST_CASE("policy table: lookups with 16-bit and 32-bit matrix cells", "[policy]
         std::string error;
         auto t = policy_table::build(many_lists(classes, 7), 1, error);
         REQUIRE(t != nullptr);
+        CHECK(t->wide_cells() == (classes == 40000));
+        CHECK(t->columns() == classes);  // no two alike: class c is column c
         CHECK(t->distinct_lists() == 2 * classes + 1);
         CHECK(t->profiles() == 3);  // the empty one and one per slot
         CHECK(t->info(ip4_addr::from_octets(10, 0, 0, 1)).egress_slot == 2);
@@ -51,6 +54,41 @@ TEST_CASE("policy table: lookups with 16-bit and 32-bit matrix cells", "[policy]
             CHECK(t->allows(2, c, udp, uint16_t(port + 1)) == policy_table::denied);
         }
     }
+}
+
+TEST_CASE("policy table: shadowed ranges left out, the first match still counted; classes "
+          "alike share a column",
+          "[policy]") {
+    // Slot 1: class 0 gets every TCP port by rule 3 ahead of port 80 by rule 1 (shadowed)
+    // and UDP 53 by rule 2; class 1 likewise written with the shadowed range too; class 2
+    // only UDP 53.
+    policy_spec spec;
+    spec.infos = {{}, {0, 1, 0}, {1, 0, 0}, {2, 0, 0}};
+    spec.prefixes = {{{ip4_addr::from_octets(10, 0, 0, 1), 32}, 1},
+                     {{ip4_addr::from_octets(10, 0, 0, 2), 32}, 2},
+                     {{ip4_addr::from_octets(10, 0, 0, 3), 32}, 3}};
+    spec.slots = 2;
+    spec.classes = 3;
+    spec.rules = 4;
+    spec.allow = {{{1, 0}, {{tcp, 0, 65535, 3}, {tcp, 80, 80, 1}, {udp, 53, 53, 2}}},
+                  {{1, 1}, {{tcp, 0, 65535, 3}, {udp, 53, 53, 2}}},
+                  {{1, 2}, {{udp, 53, 53, 2}}}};
+    std::string error;
+    auto t = policy_table::build(spec, 1, error);
+    REQUIRE(t != nullptr);
+    CHECK(t->distinct_lists() == 2);  // the first two are one list once rule 1 is gone
+    CHECK(t->ranges() == 3);
+    CHECK(t->columns() == 2);  // classes 0 and 1 share a column
+    const ip4_addr pod = ip4_addr::from_octets(10, 0, 0, 1);
+    for (uint8_t last : {2, 3}) {
+        const policy_address& peer = t->info(ip4_addr::from_octets(10, 0, 0, last));
+        CHECK(t->allows(t->info(pod).ingress_slot, peer.peer_class, udp, 53) == 2);
+        CHECK(t->allows(t->info(pod).ingress_slot, peer.peer_class, tcp, 80) == (last == 2 ? 3 : -1));
+    }
+    CHECK(policy_allows(*t, ip4_addr::from_octets(10, 0, 0, 2), pod, tcp, 80));
+    CHECK_FALSE(policy_allows(*t, ip4_addr::from_octets(10, 0, 0, 3), pod, tcp, 80));
+    CHECK(t->rule_hits(3) == 1);  // the shadowing rule is the one that allowed it
+    CHECK(t->rule_hits(1) == 0);
 }
 
 TEST_CASE("policy table: a spec that indexes outside its tables is refused", "[policy]") {
@@ -67,4 +105,22 @@ TEST_CASE("policy table: a spec that indexes outside its tables is refused", "[p
     spec.allow.push_back({{3, 0}, {}});
     CHECK(policy_table::build(spec, 1, error) == nullptr);
     CHECK(error == "policy: an allow list outside the compiled slots or classes");
+    spec = many_lists(4, 2);
+    spec.allow.push_back({{1, 4}, {}});
+    CHECK(policy_table::build(spec, 1, error) == nullptr);
+    CHECK(error == "policy: an allow list outside the compiled slots or classes");
+    spec = many_lists(4, 2);
+    spec.infos[1].peer_class = 4;
+    CHECK(policy_table::build(spec, 1, error) == nullptr);
+    CHECK(error == "policy: an address info outside the compiled classes or slots");
+    spec = many_lists(4, 2);
+    spec.rules = (1u << 24) + 1;
+    CHECK(policy_table::build(spec, 1, error) == nullptr);
+    CHECK(error == "policy: 16777217 rules is more than this build's tables take (16777216)");
+    spec = many_lists(4, 2);
+    spec.slots = 1u << 14;
+    spec.classes = 1u << 13;
+    CHECK(policy_table::build(spec, 1, error) == nullptr);
+    CHECK(error == "policy: 16383 isolated pod directions x 8192 address classes is more than this "
+                   "build's matrix takes");
 }

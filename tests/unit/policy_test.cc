@@ -357,7 +357,9 @@ TEST_CASE("policy: a change that cannot alter a verdict here keeps the table and
       podSelector: {matchLabels: {app: other}}
       ingress: [{from: [{podSelector: {matchLabels: {app: client}}}]}]
 )";
+    const uint64_t first_compiles = pub.compiles();
     node.apply_yaml(web_ingress + other);
+    CHECK(pub.compiles() == first_compiles);
     CHECK(pub.gen() == gen);
     CHECK(pub.table() == table);
     nlohmann::json p = get_policies(node.state());
@@ -366,13 +368,22 @@ TEST_CASE("policy: a change that cannot alter a verdict here keeps the table and
     CHECK(p["items"][0]["enforcedHere"] == false);
     CHECK(p["items"][1]["enforcedHere"] == true);
     // A pod that no compiled policy names (a2 is no peer of web); a label no selector
-    // reads on the isolated b1 (compiled again, to the same tables).
+    // reads on the isolated b1: no compile.
     std::string base = policy_node;
     base.replace(base.find("labels: {app: other}"), 20, "labels: {app: other, v: \"2\"}");
     apply_full(base + web_ingress + other);
     CHECK(pub.gen() == gen);
     base.replace(base.find("labels: {app: web}"), 18, "labels: {app: web, tier: front}");
     apply_full(base + web_ingress + other);
+    CHECK(pub.gen() == gen);
+    CHECK(pub.table() == table);
+    // Another container port on the isolated b1, one no rule names: compiled again, to
+    // the same tables, which stay.
+    const uint64_t compiles = pub.compiles();
+    base.replace(base.find("containerPorts: [{name: http, containerPort: 8080}]"), 51,
+                 "containerPorts: [{name: http, containerPort: 8080}, {name: metrics, containerPort: 9090}]");
+    apply_full(base + web_ingress + other);
+    CHECK(pub.compiles() == compiles + 1);
     CHECK(pub.gen() == gen);
     CHECK(pub.table() == table);
     // The connection goes on, judged once.
