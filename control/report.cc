@@ -18,6 +18,7 @@ struct totals {
     uint64_t icmp_sent = 0, icmp_rate_limited = 0, fragmented = 0;
     uint64_t to_host = 0, from_host = 0, host_to_underlay = 0;
     uint64_t ct_created = 0, ct_hits = 0, ct_expired = 0, ct_full = 0, service_resets = 0;
+    uint64_t policy_tracked = 0, policy_related = 0;
 };
 
 totals sum_counters(const std::vector<named_port>& ports, const worker_counters* const* workers,
@@ -54,6 +55,8 @@ totals sum_counters(const std::vector<named_port>& ports, const worker_counters*
         t.ct_expired += c.ct_expired.get();
         t.ct_full += c.ct_full.get();
         t.service_resets += c.service_resets.get();
+        t.policy_tracked += c.policy_tracked.get();
+        t.policy_related += c.policy_related.get();
     }
     return t;
 }
@@ -92,6 +95,7 @@ nlohmann::json counters_json(const std::vector<named_port>& ports,
                         {"expired", t.ct_expired},
                         {"untrackedFull", t.ct_full},
                         {"resetsSent", t.service_resets}};
+    out["policy"] = {{"tracked", t.policy_tracked}, {"relatedIcmp", t.policy_related}};
     return out;
 }
 
@@ -117,6 +121,7 @@ std::string counters_report(const std::string& node, const std::vector<named_por
         t.host_to_underlay, t.fragmented);
     out += fmt::format("conntrack: ct_created {} ct_hits {} ct_expired {} ct_full {} service_resets {}\n",
                        t.ct_created, t.ct_hits, t.ct_expired, t.ct_full, t.service_resets);
+    out += fmt::format("policy: tracked {} related_icmp {}\n", t.policy_tracked, t.policy_related);
     bool any = false;
     for (const drop_reason_info& r : drop_reasons) {
         if (uint64_t n = t.drops[r.number]; n != 0) {

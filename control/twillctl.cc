@@ -200,6 +200,10 @@ void print_human(const std::string& verb, const std::string& kind, const json& r
                        cell(c["created"]), cell(c["hits"]), cell(c["expired"]), cell(c["untrackedFull"]),
                        cell(c["resetsSent"]));
         }
+        if (s.contains("policy")) {
+            fmt::print("NetworkPolicy: connections tracked {}  related ICMP errors let through {}\n",
+                       cell(s["policy"]["tracked"]), cell(s["policy"]["relatedIcmp"]));
+        }
         bool any = false;
         for (const auto& [name, n] : s["drops"].items()) {
             if (n.get<uint64_t>() != 0) {

@@ -132,6 +132,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
     counter ct_expired;    // connections timed out (or ended by their endpoint's removal)
     counter ct_full;       // new flows given a backend without tracking: table full
     counter policy_tracked;  // connections tracked so that NetworkPolicy lets replies back
+    counter policy_related;  // ICMP errors about a tracked connection, let through to or from an isolated pod
     counter service_resets;  // TCP resets sent for services without endpoints
 
     void drop(twill::drop reason, uint64_t n = 1) { drops[unsigned(reason)].add(n); }

@@ -32,6 +32,35 @@ bool allowed(const policy_table& t, const policy_address& s, const policy_addres
     return true;
 }
 
+// An ICMP error (destination unreachable, time exceeded, parameter problem) about a
+// packet of a tracked connection, sent back towards that packet's source: related to the
+// connection, as a conntrack-first firewall (Calico's RELATED) lets it through. Path MTU
+// discovery to and from isolated pods needs it.
+bool related_icmp_error(const pipeline_ctx& ctx, const net::ipv4_hdr* ip, uint32_t header_len,
+                        uint32_t total_len) {
+    const auto* icmp = reinterpret_cast<const uint8_t*>(ip) + header_len;
+    if (ip->is_fragment() || total_len < header_len + 8 + 20 + 8 ||
+        (icmp[0] != 3 && icmp[0] != 11 && icmp[0] != 12)) {
+        return false;
+    }
+    const auto* inner = reinterpret_cast<const net::ipv4_hdr*>(icmp + 8);
+    const uint32_t inner_len = inner->header_length();
+    if (inner->version() != 4 || inner_len < 20 || total_len < header_len + 8 + inner_len + 8 ||
+        inner->is_later_fragment() || !has_ports(inner->proto) || inner->src.raw != ip->dst.raw) {
+        return false;
+    }
+    flow_key k;
+    k.src = inner->src.raw;
+    k.dst = inner->dst.raw;
+    k.proto = inner->proto;
+    const auto* l4 = reinterpret_cast<const uint8_t*>(inner) + inner_len;
+    std::memcpy(&k.sport, l4, 2);
+    std::memcpy(&k.dport, l4 + 2, 2);
+    const conntrack::hit h = ctx.ct->find(k);
+    return h.entry != conntrack::no_entry &&
+           ctx.now_s - ctx.ct->entry(h.entry).expires.load(std::memory_order_relaxed) >= 0x80000000u;
+}
+
 bool node_address(const node_params& p, ip4_addr a) {
     return a == p.node_ip || a == p.pod_cidr.addr;
 }
@@ -125,6 +154,10 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
         return true;
     }
     const uint8_t proto = ip->proto;
+    if (proto == net::ip_proto_icmp && related_icmp_error(ctx, ip, header_len, total_len)) {
+        ctx.counters->policy_related.add();
+        return true;
+    }
     flow_key k;
     k.src = ip->src.raw;
     k.dst = ip->dst.raw;

@@ -146,6 +146,68 @@ else
   failed=$((failed + 1))
 fi
 
+# Path MTU discovery into an isolated pod, against the kernel's own ICMP: x/a (twill-b)
+# isolated for ingress sends 200 kB to x/c on kernel-a, whose host-side veth takes only
+# 1300 bytes. kernel-a answers the 1450-byte segments with "fragmentation needed" from
+# its flannel.1 address, which no rule allows: twill lets it in as related to x/a's
+# connection (a conntrack-first firewall's RELATED), x/a lowers its path MTU and the
+# transfer completes. Without that, the connection black-holes.
+pmtu_case() {
+  local xa xc mtu out related server
+  xa=$(policy_pod_ns x/a)
+  xc=$(policy_pod_ns x/c)
+  cat >"$tmp/pmtu-policy.yaml" <<'YAML'
+networkPolicies:
+  - apiVersion: networking.k8s.io/v1
+    kind: NetworkPolicy
+    metadata: {name: pmtu-deny-ingress, namespace: x}
+    spec: {podSelector: {}, policyTypes: [Ingress]}
+YAML
+  "$CTL" --socket "$LAB_SOCKET" apply -f "$tmp/pmtu-policy.yaml" >/dev/null || return 1
+  mtu=$(ip -n "$NS_A" -o link show cali-xc | sed -n 's/.* mtu \([0-9]*\) .*/\1/p')
+  ip -n "$NS_A" link set cali-xc mtu 1300 || return 1
+  ip netns exec "$xc" timeout 30 "$PY" -c '
+import socket
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("0.0.0.0", 8090)); l.listen(1); l.settimeout(25)
+c, _ = l.accept(); c.settimeout(20); n = 0
+while True:
+    d = c.recv(65536)
+    if not d:
+        break
+    n += len(d)
+c.sendall(str(n).encode())
+' &
+  server=$!
+  pids+=("$server")
+  wait_tcp_listen "$xc" 8090 || return 1
+  out=$(ip netns exec "$xa" timeout 20 "$PY" -c '
+import socket
+s = socket.create_connection(("172.25.1.13", 8090), timeout=15)
+s.sendall(b"x" * 200000)
+s.shutdown(socket.SHUT_WR)
+print(s.recv(100).decode())
+' 2>&1) || true
+  wait "$server" 2>/dev/null || true
+  related=$("$CTL" --socket "$LAB_SOCKET" get stats -o json |
+    "$PY" -c 'import json,sys; print(json.load(sys.stdin)["stats"]["policy"]["relatedIcmp"])' 2>/dev/null) ||
+    related=0
+  ip -n "$NS_A" link set cali-xc mtu "${mtu:-1450}"
+  "$CTL" --socket "$LAB_SOCKET" delete networkpolicy x/pmtu-deny-ingress >/dev/null || return 1
+  echo "# pmtu: x/c's answer (the bytes it received): ${out:-nothing}; twilld let ${related:-0} related ICMP errors through"
+  [[ $out == 200000 ]] && ((related > 0))
+}
+if [[ $baseline_only == 1 || ${TWILL_POLICY_STANDIN:-0} == 1 ]]; then
+  echo "SKIP - path MTU discovery into an isolated pod (twill's own policy only)"
+elif pmtu_case; then
+  echo "ok - path MTU discovery into an isolated pod: kernel-a's fragmentation-needed let in as related, 200 kB delivered through a 1300-byte hop"
+  passed=$((passed + 1))
+else
+  echo "FAIL - path MTU discovery into an isolated pod (see the pmtu line above)"
+  failed=$((failed + 1))
+fi
+
 check "twilld still running (same pid)" test "$(twilld_pid)" == "$pid"
 echo "# policy.sh took $((SECONDS - started)) s"
 echo "$passed passed, $failed failed"

@@ -148,6 +148,13 @@ pkt& pkt::icmp_echo(uint16_t id, uint16_t seq) {
     return *this;
 }
 
+pkt& pkt::icmp_error(uint8_t type, uint8_t code, uint16_t mtu) {
+    std::vector<uint8_t> b{type, code, 0, 0, 0, 0};
+    put16(b, mtu);
+    push(layer_type::icmp, b);
+    return *this;
+}
+
 pkt& pkt::vxlan(uint32_t vni, uint32_t flags) {
     std::vector<uint8_t> b;
     put32(b, flags);

@@ -32,6 +32,9 @@ public:
     pkt& udp(uint16_t sport, uint16_t dport);
     pkt& tcp(uint16_t sport, uint16_t dport, uint8_t flags = 0x02);
     pkt& icmp_echo(uint16_t id, uint16_t seq);
+    // An ICMP error header (its second word: `mtu` for fragmentation needed); the packet
+    // it is about follows as raw().
+    pkt& icmp_error(uint8_t type, uint8_t code, uint16_t mtu = 0);
     pkt& vxlan(uint32_t vni, uint32_t flags = 0x08000000);
     pkt& payload(size_t n, uint8_t fill = 0xab);
     pkt& raw(const std::vector<uint8_t>& bytes);

@@ -399,3 +399,34 @@ TEST_CASE("policy: a change that cannot alter a verdict here keeps the table and
     CHECK(node.drops(drop::policy_cut) == 1);
     REQUIRE_NO_LEAKED_MBUFS();
 }
+
+TEST_CASE("policy: an ICMP error about a tracked connection reaches the isolated pod; one "
+          "about no connection does not",
+          "[policy]") {
+    policy_node_t node(web_ingress);  // b1 isolated for ingress
+    // b1 opens a connection to a1: tracked, so that a1's answers come back in.
+    REQUIRE(node.from_b1("172.25.1.2", 50000, 9000).size() == 1);
+    REQUIRE(node.counters().policy_tracked.get() == 1);
+    // A router on a1's side cannot forward b1's big segment: fragmentation needed, about
+    // the packet b1 sent, from an address that no rule allows.
+    auto error_to_b1 = [&](const char* inner_src, const char* inner_dst, uint16_t sport, uint16_t dport) {
+        const std::vector<uint8_t> inner =
+            pkt().ipv4(ip4(inner_src), ip4(inner_dst)).tcp(sport, dport, ack).payload(100).bytes();
+        return node.underlay(pkt().eth(underlay_mac, kernel_a_mac).ipv4(ip4("198.18.0.1"), ip4("198.18.0.2"))
+                                 .udp(40000, 8472).vxlan(1).eth(twill_b_vtep, kernel_a_vtep)
+                                 .ipv4(ip4("172.25.1.1"), ip4("172.25.2.2"))
+                                 .icmp_error(3, 4, 1400).raw(std::vector<uint8_t>(inner.begin(), inner.begin() + 28))
+                                 .bytes());
+    };
+    auto out = error_to_b1("172.25.2.2", "172.25.1.2", 50000, 9000);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].port == pod_b1_port);
+    CHECK(node.counters().policy_related.get() == 1);
+    // About a connection that does not exist, or about a packet b1 did not send: the rules
+    // decide, and they deny.
+    CHECK(error_to_b1("172.25.2.2", "172.25.1.2", 50001, 9000).empty());
+    CHECK(error_to_b1("172.25.1.2", "172.25.2.2", 9000, 50000).empty());
+    CHECK(node.drops(drop::policy_denied) == 2);
+    CHECK(node.counters().policy_related.get() == 1);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
