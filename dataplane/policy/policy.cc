@@ -57,8 +57,7 @@ bool related_icmp_error(const pipeline_ctx& ctx, const net::ipv4_hdr* ip, uint32
     std::memcpy(&k.sport, l4, 2);
     std::memcpy(&k.dport, l4 + 2, 2);
     const conntrack::hit h = ctx.ct->find(k);
-    return h.entry != conntrack::no_entry &&
-           ctx.now_s - ctx.ct->entry(h.entry).expires.load(std::memory_order_relaxed) >= 0x80000000u;
+    return h.entry != conntrack::no_entry && !conntrack_expired(ctx, ctx.ct->entry(h.entry));
 }
 
 bool node_address(const node_params& p, ip4_addr a) {
@@ -223,7 +222,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
         }
         const bool reopens = !h.reply && proto == net::ip_proto_tcp && net::tcp_opens(flags) &&
                              (e.state == ct_state::fin || e.state == ct_state::closed);
-        if (reopens || ctx.now_s - e.expires.load(std::memory_order_relaxed) < 0x80000000u) {
+        if (reopens || conntrack_expired(ctx, e)) {
             conntrack_forget(ctx, h.entry);  // timed out (not swept yet), or a new SYN on a closed tuple
         } else if (e.policy_gen == t.gen()) {
             // Judged under this version: its opening direction was allowed (or kept).

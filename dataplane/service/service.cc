@@ -141,10 +141,6 @@ void refresh(const pipeline_ctx& ctx, ct_entry& e, uint32_t timeout) {
     }
 }
 
-bool expired(const pipeline_ctx& ctx, const ct_entry& e) {
-    return int32_t(e.expires.load(std::memory_order_relaxed) - ctx.now_s) <= 0;
-}
-
 // A reply to a client on the underlay goes back to the MAC its packets came from.
 void send_to_peer(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const uint8_t* peer_mac) {
     if (ip->ttl <= 1) [[unlikely]] {
@@ -303,7 +299,7 @@ int affine_backend(pipeline_ctx& ctx, const service_entry& svc, const flow_key& 
     }
     ct_entry& a = ctx.ct->entry(h.entry);
     const backend_state& b = ctx.services->backend(a.backend);
-    if (expired(ctx, a) || uint16_t(b.gen.load(std::memory_order_relaxed)) != a.backend_gen ||
+    if (conntrack_expired(ctx, a) || uint16_t(b.gen.load(std::memory_order_relaxed)) != a.backend_gen ||
         b.weight.load(std::memory_order_relaxed) == 0) {
         forget(ctx, h.entry);
         return -1;
@@ -435,7 +431,7 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
             // The same reply tuple as a connection that is closing or over (the client
             // reused its port towards another frontend, or directly): that one gives
             // way, as does a NetworkPolicy record of the same flow.
-            const bool done = o.state == ct_state::fin || o.state == ct_state::closed || expired(ctx, o);
+            const bool done = o.state == ct_state::fin || o.state == ct_state::closed || conntrack_expired(ctx, o);
             if (done || (!snat && (o.flags & ct_entry::policy_only))) {
                 forget(ctx, other);
             } else {
@@ -516,7 +512,7 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
     }
     ctx.svc_entry = h.entry;
     ctx.svc_new = false;
-    if (expired(ctx, e) ||
+    if (conntrack_expired(ctx, e) ||
         uint16_t(ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed)) != e.backend_gen) {
         ctx.drop_packet(m, drop::service_backend_gone);
         return svc_verdict::consumed;
@@ -621,7 +617,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                     ct.write_end(e);
                 }
             }
-            if (expired(ctx, e) || gone ||
+            if (conntrack_expired(ctx, e) || gone ||
                 (opens && !h.reply && (e.state == ct_state::fin || e.state == ct_state::closed))) {
                 forget(ctx, h.entry);
                 // A removed endpoint's connections end (IPVS's expire_nodest_conn); a new

@@ -69,6 +69,11 @@ inline void service_lookahead(const pipeline_ctx& ctx, const rte_mbuf* m, uint32
 svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
                           uint32_t total_len, origin from);
 
+// Whether connection `e` has timed out (the sweep may not have reached it yet).
+inline bool conntrack_expired(const pipeline_ctx& ctx, const ct_entry& e) {
+    return int32_t(e.expires.load(std::memory_order_relaxed) - ctx.now_s) <= 0;
+}
+
 // A packet of connection `e` seen (`reply`: in the reply direction): TCP state, timeout.
 void conntrack_seen(pipeline_ctx& ctx, ct_entry& e, bool reply, uint8_t proto, uint8_t tcp_flags);
 // Ends connection `e` now (counted as expired).
