@@ -22,6 +22,7 @@
 
 #include "bench/policy_gen.h"
 #include "control/desired.h"
+#include "control/policy_publisher.h"
 #include "control/policy_compile.h"
 
 using namespace twill;
@@ -92,12 +93,7 @@ int main(int argc, char** argv) {
             nf.pods = ps;
             nf.network_policies = pols;
             const desired_state d(nf);
-            std::set<pod_key> enforced;
-            for (size_t i = 1; i < c.slots.size(); ++i) {
-                for (const std::string& name : c.slots[i].policies) {
-                    enforced.emplace(c.slots[i].ns, name);
-                }
-            }
+            const std::set<pod_key> enforced = enforced_policies(c);
             object_change change;
             change.pods = {ps.back()};  // the first `local` pods are the local ones
             change.pods[0].labels["build"] = "2";

@@ -23,10 +23,6 @@ bool desired_state::policy_touched(const object_change& c, const std::set<pod_ke
     if (!c.namespaces.empty() || !c.delete_namespaces.empty() || c.cut_denied_connections) {
         return true;
     }
-    std::map<pod_key, const config::network_policy*> changed;
-    for (const config::network_policy& np : c.network_policies) {
-        changed[pod_key(np.ns, np.name)] = &np;
-    }
     auto selects_local_pod = [&](const config::network_policy& np) {
         if (!np.ingress && !np.egress) {
             return false;
@@ -44,8 +40,8 @@ bool desired_state::policy_touched(const object_change& c, const std::set<pod_ke
         }
         return false;
     };
-    for (const auto& [key, np] : changed) {
-        if (enforced.contains(key) || selects_local_pod(*np)) {
+    for (const config::network_policy& np : c.network_policies) {
+        if (enforced.contains(pod_key(np.ns, np.name)) || selects_local_pod(np)) {
             return true;
         }
     }
@@ -63,12 +59,8 @@ bool desired_state::policy_touched(const object_change& c, const std::set<pod_ke
         }
     }
     auto ns_labels = [&](const std::string& ns) {
-        config::label_map labels;
-        if (auto it = namespaces_.find(ns); it != namespaces_.end()) {
-            labels = it->second.labels;
-        }
-        labels[std::string(policy::namespace_name_label)] = ns;
-        return labels;
+        auto it = namespaces_.find(ns);
+        return policy::namespace_labels(ns, it == namespaces_.end() ? nullptr : &it->second.labels);
     };
     // What a pod is to the compiled policies: which policies isolate it (a local pod), which
     // peers of the enforced policies select it, which of their egress named ports it

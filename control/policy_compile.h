@@ -95,6 +95,9 @@ std::map<std::string, config::label_map> namespace_labels(
     const std::vector<config::namespace_def>& namespaces, const std::vector<config::pod>& pods,
     const std::vector<config::network_policy>& policies);
 
+// One namespace's labels: as written (none when it is not listed) and its name label.
+config::label_map namespace_labels(const std::string& ns, const config::label_map* written);
+
 bool selects(const config::label_selector& s, const config::label_map& labels);
 
 // Pods with a non-empty `port` are local (they get slots); all pods get classes.

@@ -48,16 +48,11 @@ bool policy_publisher::prepare(const desired_state& d, const object_change* chan
     compile_ms_ = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     ++compiles_;
 
-    std::set<pod_key> enforced;
-    for (size_t s = 1; s < c.slots.size(); ++s) {
-        for (const std::string& name : c.slots[s].policies) {
-            enforced.emplace(c.slots[s].ns, name);
-        }
-    }
     next_.reset();
     if (current_ != nullptr && c == compiled_ && cut == current_->cut_established()) {
         return true;  // the same tables (and policies, named in the slots)
     }
+    std::set<pod_key> enforced = enforced_policies(c);
     std::unique_ptr<policy_table> t =
         policy_table::build(make_policy_spec(c, cut), gen_ + 1, error);
     if (t == nullptr) {
@@ -68,6 +63,16 @@ bool policy_publisher::prepare(const desired_state& d, const object_change* chan
     next_compiled_ = std::move(c);
     next_enforced_ = std::move(enforced);
     return true;
+}
+
+std::set<pod_key> enforced_policies(const policy::compiled& c) {
+    std::set<pod_key> out;
+    for (size_t s = 1; s < c.slots.size(); ++s) {
+        for (const std::string& name : c.slots[s].policies) {
+            out.emplace(c.slots[s].ns, name);
+        }
+    }
+    return out;
 }
 
 policy_spec make_policy_spec(const policy::compiled& c, bool cut_established) {

@@ -21,6 +21,8 @@ namespace twill {
 
 // The table's input from the compiled form.
 policy_spec make_policy_spec(const policy::compiled& c, bool cut_established);
+// The policies a compiled form enforces (those that isolate a local pod), by (namespace, name).
+std::set<pod_key> enforced_policies(const policy::compiled& c);
 
 class policy_publisher {
 public:

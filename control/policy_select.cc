@@ -18,11 +18,17 @@ std::map<std::string, config::label_map> namespace_labels(
     for (const auto& p : policies) {
         out[p.ns];
     }
-    // The API server sets this label and refuses another value for it.
     for (auto& [name, labels] : out) {
-        labels[std::string(namespace_name_label)] = name;
+        labels = namespace_labels(name, &labels);
     }
     return out;
+}
+
+config::label_map namespace_labels(const std::string& ns, const config::label_map* written) {
+    config::label_map labels = written != nullptr ? *written : config::label_map{};
+    // The API server sets this label and refuses another value for it.
+    labels[std::string(namespace_name_label)] = ns;
+    return labels;
 }
 
 bool selects(const config::label_selector& s, const config::label_map& labels) {

@@ -508,12 +508,7 @@ TEST_CASE("policy: a change found not to touch policy compiles to the same verdi
         nf.network_policies = before.pols;
         const desired_state d(nf);
         const auto c0 = policy::compile(before.defs, before.pods, before.pols);
-        std::set<pod_key> enforced;
-        for (size_t s = 1; s < c0.slots.size(); ++s) {
-            for (const std::string& name : c0.slots[s].policies) {
-                enforced.emplace(c0.slots[s].ns, name);
-            }
-        }
+        const std::set<pod_key> enforced = enforced_policies(c0);
         // One change: a pod relabelled, given other ports, moved, made local or remote,
         // added, deleted or moved to another namespace; a policy added, deleted or
         // rewritten; or two or three pod edits at once.
