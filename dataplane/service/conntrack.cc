@@ -4,19 +4,14 @@
 #include <bit>
 #include <new>
 
-#include <rte_debug.h>
-
 namespace twill {
 
 conntrack::conntrack(uint32_t capacity)
     : capacity_(std::max<uint32_t>(capacity, 1)),
       mask_(std::bit_ceil(uint64_t(capacity_) * 4) - 1),
-      entries_(static_cast<ct_entry*>(std::calloc(capacity_, sizeof(ct_entry)))),
-      index_(static_cast<std::atomic<uint64_t>*>(std::calloc(size_t(mask_) + 1, sizeof(uint64_t)))),
+      entries_(capacity_),
+      index_(size_t(mask_) + 1),
       free_(new uint32_t[capacity_]) {
-    if (entries_ == nullptr || index_ == nullptr) {
-        rte_panic("conntrack: cannot allocate %u entries\n", capacity_);
-    }
     // Zeroed memory is a valid free entry and an empty index word; lowest entries are
     // handed out first.
     for (uint32_t e = 0; e < capacity_; ++e) {
@@ -25,10 +20,7 @@ conntrack::conntrack(uint32_t capacity)
     nfree_ = capacity_;
 }
 
-conntrack::~conntrack() {
-    std::free(entries_);
-    std::free(index_);
-}
+conntrack::~conntrack() = default;
 
 bool conntrack::index_key(const flow_key& k, uint32_t word) {
     const uint32_t h = hash_flow(k);

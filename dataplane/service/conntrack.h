@@ -13,7 +13,8 @@
 // Concurrency: one writer per table (the worker that owns it) and any number of readers.
 // A reader on another thread (the control thread listing connections) copies an entry
 // under its sequence number and retries while the owner writes it. Memory comes from
-// calloc: zero pages cost nothing until a connection first lands on them.
+// big_zeroed: zero pages cost nothing until a connection first lands on them, and are
+// 2 MB pages where the kernel has them, so that lookups do not miss the TLB as well.
 #pragma once
 
 #include <atomic>
@@ -24,6 +25,8 @@
 
 #include <rte_hash_crc.h>
 #include <rte_prefetch.h>
+
+#include "dataplane/util/big_zeroed.h"
 
 namespace twill {
 
@@ -210,8 +213,8 @@ private:
 
     uint32_t capacity_;
     uint32_t mask_;
-    ct_entry* entries_;
-    std::atomic<uint64_t>* index_;
+    big_array<ct_entry> entries_;
+    big_array<std::atomic<uint64_t>> index_;
     std::unique_ptr<uint32_t[]> free_;
     uint32_t nfree_ = 0;
     uint32_t cursor_ = 0;

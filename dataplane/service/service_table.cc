@@ -1,29 +1,13 @@
 #include "dataplane/service/service_table.h"
 
-#include <cstdlib>
-
-#include <rte_debug.h>
 #include <rte_prefetch.h>
 
 namespace twill {
 
-namespace {
-
-template <typename T>
-T* zeroed(size_t n) {
-    void* p = std::calloc(n, sizeof(T));
-    if (p == nullptr) {
-        rte_panic("service table: cannot allocate %zu entries\n", n);
-    }
-    return static_cast<T*>(p);
-}
-
-}  // namespace
-
 service_table::service_table()
-    : entries_(zeroed<std::atomic<const service_entry*>>(frontend_capacity)),
-      backends_(zeroed<backend_state>(backend_capacity)),
-      rr_(zeroed<std::atomic<uint32_t>>(frontend_capacity)),
+    : entries_(frontend_capacity),
+      backends_(backend_capacity),
+      rr_(frontend_capacity),
       map_owner_(std::make_unique<frontend_map>(1024)),
       map_(map_owner_.get()),
       reverse_owner_(std::make_unique<frontend_map>(1024)),
@@ -35,9 +19,6 @@ service_table::~service_table() {
     for (uint32_t i = 0; i < frontend_capacity; ++i) {
         delete entries_[i].load(std::memory_order_relaxed);
     }
-    std::free(entries_);
-    std::free(backends_);
-    std::free(rr_);
 }
 
 namespace {
@@ -46,7 +27,7 @@ template <typename F>
 void keys_of(const service_entry& e, F&& f) {
     f(frontend_map::key(e.vip, e.proto, e.port));
     for (const service_backend& b : e.backends) {
-        f(frontend_map::key(b.ip, e.proto, b.port));
+        f(service_table::backend_key(b.ip, e.proto, b.port));
     }
 }
 
@@ -56,7 +37,7 @@ void service_table::prefetch_filter(uint32_t src, uint32_t dst, uint8_t proto, u
                                     uint16_t dport) const {
     const key_filter* f = filter_.load(std::memory_order_acquire);
     rte_prefetch0(f->where(frontend_map::key(dst, proto, dport)));
-    rte_prefetch0(f->where(frontend_map::key(src, proto, sport)));
+    rte_prefetch0(f->where(backend_key(src, proto, sport)));
 }
 
 std::vector<retired_ptr> service_table::set_entry(uint32_t slot,

@@ -23,6 +23,7 @@
 
 #include "dataplane/net/addr.h"
 #include "dataplane/tables/tables.h"
+#include "dataplane/util/big_zeroed.h"
 
 namespace twill {
 
@@ -74,13 +75,8 @@ public:
 
     explicit frontend_map(uint32_t capacity)
         : mask_(std::bit_ceil(std::max<uint32_t>(capacity, 8)) - 1),
-          keys_(new std::atomic<uint64_t>[mask_ + 1]),
-          values_(new std::atomic<uint32_t>[mask_ + 1]) {
-        for (uint32_t i = 0; i <= mask_; ++i) {
-            keys_[i].store(0, std::memory_order_relaxed);
-            values_[i].store(0, std::memory_order_relaxed);
-        }
-    }
+          keys_(size_t(mask_) + 1),
+          values_(size_t(mask_) + 1) {}
 
     static uint64_t key(uint32_t ip_raw, uint8_t proto, uint16_t port_raw) {
         return uint64_t(ip_raw) << 32 | uint64_t(port_raw) << 8 | proto;
@@ -157,8 +153,8 @@ private:
     }
 
     uint32_t mask_;
-    std::unique_ptr<std::atomic<uint64_t>[]> keys_;
-    std::unique_ptr<std::atomic<uint32_t>[]> values_;
+    big_array<std::atomic<uint64_t>> keys_;
+    big_array<std::atomic<uint32_t>> values_;
     uint32_t used_ = 0;
     uint32_t live_ = 0;
 };
@@ -171,11 +167,7 @@ class key_filter {
 public:
     explicit key_filter(uint32_t bits)
         : mask_(std::bit_ceil(std::max<uint32_t>(bits, 512)) / 64 - 1),
-          words_(new std::atomic<uint64_t>[mask_ + 1]) {
-        for (uint32_t i = 0; i <= mask_; ++i) {
-            words_[i].store(0, std::memory_order_relaxed);
-        }
-    }
+          words_(size_t(mask_) + 1) {}
     bool test(uint64_t k) const {
         const uint64_t h = mix(k);
         return words_[(h >> 6) & mask_].load(std::memory_order_relaxed) >> (h & 63) & 1;
@@ -198,7 +190,7 @@ private:
     }
 
     uint32_t mask_;
-    std::unique_ptr<std::atomic<uint64_t>[]> words_;
+    big_array<std::atomic<uint64_t>> words_;
 };
 
 class service_table {
@@ -233,8 +225,13 @@ public:
     // backend's: its destination a frontend, or its source a backend.
     bool may_match(uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport, uint16_t dport) const {
         const key_filter* f = filter_.load(std::memory_order_acquire);
-        return f->test(frontend_map::key(dst, proto, dport)) ||
-               f->test(frontend_map::key(src, proto, sport));
+        return f->test(frontend_map::key(dst, proto, dport)) || f->test(backend_key(src, proto, sport));
+    }
+    // A backend's key in the filter: its frontend_map::key with a bit no frontend key has
+    // (bits 24-31 are zero there), so that traffic to a backend (pod to pod, not through
+    // its service) does not pass as a frontend's.
+    static uint64_t backend_key(uint32_t ip_raw, uint8_t proto, uint16_t port_raw) {
+        return frontend_map::key(ip_raw, proto, port_raw) | uint64_t(1) << 24;
     }
     void prefetch_filter(uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport,
                          uint16_t dport) const;
@@ -263,9 +260,10 @@ public:
 
 private:
     // calloc'd: zero pages cost nothing until used.
-    std::atomic<const service_entry*>* entries_;
-    backend_state* backends_;
-    std::atomic<uint32_t>* rr_;
+    big_array<std::atomic<const service_entry*>> entries_;
+    // Workers count connections and advance round-robin through a const table.
+    mutable big_array<backend_state> backends_;
+    mutable big_array<std::atomic<uint32_t>> rr_;
     // Inserts, or rebuilds without tombstones and swaps when half full.
     static retired_ptr map_into(std::unique_ptr<frontend_map>& owner,
                                 std::atomic<const frontend_map*>& published, uint64_t key,

@@ -626,6 +626,7 @@ TEST_CASE("service table: the filter holds every frontend and backend as it grow
     CHECK(t.filter_bits() > start_bits);
     CHECK(t.filter_bits() >= 8 * n);
     uint32_t false_positives = 0;
+    uint32_t to_backends = 0;
     for (uint32_t s = 0; s < n; ++s) {
         const uint32_t vip = net::bswap(ip4("10.96.0.0").value + s);
         const uint32_t client = net::bswap(ip4("172.25.2.2").value);
@@ -635,9 +636,15 @@ TEST_CASE("service table: the filter holds every frontend and backend as it grow
         // Plain pod traffic: neither end a frontend or a backend.
         false_positives += t.may_match(net::bswap(ip4("172.25.3.0").value + s % 200), client, 17,
                                        net::bswap(uint16_t(20000 + s)), net::bswap(uint16_t(53)));
+        // Pod to pod straight to a backend: its destination is no frontend, its source
+        // no backend; a backend's key must not pass for a frontend's.
+        to_backends += t.may_match(client, net::bswap(ip4("172.25.1.3").value), 6,
+                                   net::bswap(uint16_t(40000)), net::bswap(uint16_t(8000 + s % 1000)));
     }
     INFO(false_positives << " of " << n << " plain tuples let through");
     CHECK(false_positives < n / 5);
+    INFO(to_backends << " of " << n << " tuples to a backend let through");
+    CHECK(to_backends < n / 5);
     const uint32_t epoch = t.epoch();
     const uint32_t gen = t.backend(7).gen.load();
     t.end_backend(7);
