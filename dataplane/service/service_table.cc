@@ -1,7 +1,5 @@
 #include "dataplane/service/service_table.h"
 
-#include <rte_prefetch.h>
-
 namespace twill {
 
 service_table::service_table()
@@ -32,13 +30,6 @@ void keys_of(const service_entry& e, F&& f) {
 }
 
 }  // namespace
-
-void service_table::prefetch_filter(uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport,
-                                    uint16_t dport) const {
-    const key_filter* f = filter_.load(std::memory_order_acquire);
-    rte_prefetch0(f->where(frontend_map::key(dst, proto, dport)));
-    rte_prefetch0(f->where(backend_key(src, proto, sport)));
-}
 
 std::vector<retired_ptr> service_table::set_entry(uint32_t slot,
                                                   std::unique_ptr<const service_entry> e) {

@@ -172,7 +172,6 @@ public:
         const uint64_t h = mix(k);
         return words_[(h >> 6) & mask_].load(std::memory_order_relaxed) >> (h & 63) & 1;
     }
-    const void* where(uint64_t k) const { return &words_[(mix(k) >> 6) & mask_]; }
     void set(uint64_t k) {
         const uint64_t h = mix(k);
         std::atomic<uint64_t>& w = words_[(h >> 6) & mask_];
@@ -233,8 +232,6 @@ public:
     static uint64_t backend_key(uint32_t ip_raw, uint8_t proto, uint16_t port_raw) {
         return frontend_map::key(ip_raw, proto, port_raw) | uint64_t(1) << 24;
     }
-    void prefetch_filter(uint32_t src, uint32_t dst, uint8_t proto, uint16_t sport,
-                         uint16_t dport) const;
     // Round-robin position of a frontend, advanced by the worker that schedules.
     std::atomic<uint32_t>& rr_next(uint32_t slot) const { return rr_[slot]; }
 
