@@ -1,5 +1,7 @@
 #include "control/ports.h"
 
+#include <cerrno>
+
 #include <rte_bus.h>
 #include <rte_dev.h>
 #include <rte_devargs.h>
@@ -22,7 +24,8 @@ void remove_probed(const std::string& devargs) {
 
 port_result attach_port(const std::string& devargs, rte_mempool* pool, bool promiscuous) {
     port_result r;
-    if (int rc = rte_dev_probe(devargs.c_str()); rc != 0) {
+    // A PCI port named in the EAL allow-list (-a) was probed at startup: -EEXIST.
+    if (int rc = rte_dev_probe(devargs.c_str()); rc != 0 && rc != -EEXIST) {
         r.error = fmt::format("cannot attach port '{}': {} (is the interface present in this "
                               "network namespace, and the driver name right?)",
                               devargs, rte_strerror(-rc));

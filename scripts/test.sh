@@ -104,6 +104,9 @@ run_counted() {  # run_counted NAME COMMAND...
   rm -f "$log"
 }
 
+run_counted "scripts/nic-setup.sh refusals and plans (dry runs, no NIC touched)" \
+  tests/scripts/nic_setup.sh
+
 if ((run_lab)); then
   run_counted "lab integration test (kernel flannel node <-> twill node, in namespaces)" \
     scripts/lab.sh test
