@@ -61,7 +61,9 @@ const char* state_name(ct_state s) {
         case ct_state::affinity:
             return "AFFINITY";
         case ct_state::free:
-            break;
+        case ct_state::dying:
+        case ct_state::dead:
+            break;  // never listed (for_each gives entries in use)
     }
     return "NONE";
 }

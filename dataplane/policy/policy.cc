@@ -81,11 +81,7 @@ bool connection_allowed(const node_params& p, const policy_table& t, const ct_en
     return allowed(t, s, d, e.orig.proto, net::bswap(e.reply.sport), slot);
 }
 
-void set_gen(pipeline_ctx& ctx, ct_entry& e, uint32_t gen) {
-    ctx.ct->write_begin(e);
-    e.policy_gen = gen;
-    ctx.ct->write_end(e);
-}
+
 
 void deny(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m, uint32_t slot) {
     t.count_denied(slot);
@@ -107,7 +103,7 @@ bool service_connection(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m) {
     }
     uint32_t slot = 0;
     if (connection_allowed(*ctx.params, t, e, slot)) {
-        set_gen(ctx, e, t.gen());
+        e.policy_gen = t.gen();
         return true;
     }
     if (ctx.svc_new) {  // a new connection, never allowed: not kept
@@ -120,7 +116,7 @@ bool service_connection(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m) {
         cut(ctx, t, m, entry, slot);
         return false;
     }
-    set_gen(ctx, e, t.gen());
+    e.policy_gen = t.gen();
     return true;
 }
 
@@ -242,7 +238,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
                 cut(ctx, t, m, h.entry, slot);
                 return false;
             }
-            set_gen(ctx, e, t.gen());
+            e.policy_gen = t.gen();
             conntrack_seen(ctx, e, h.reply, proto, flags);
             return pass();
         }
@@ -274,7 +270,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     if (ct.find(back).entry != conntrack::no_entry) {
         return pass();
     }
-    const uint32_t e = ct.allocate();
+    const uint32_t e = ct.allocate(ctx.worker);
     if (e == conntrack::no_entry) {
         ctx.counters->ct_full.add();
         return pass();  // allowed; its replies are judged by the rules alone

@@ -6,29 +6,59 @@
 
 namespace twill {
 
-conntrack::conntrack(uint32_t capacity)
+conntrack::conntrack(uint32_t capacity, uint32_t workers)
     : capacity_(std::max<uint32_t>(capacity, 1)),
+      workers_(std::clamp<uint32_t>(workers, 1, capacity_)),
+      part_size_((capacity_ + workers_ - 1) / workers_),
       mask_(std::bit_ceil(uint64_t(capacity_) * 4) - 1),
       entries_(capacity_),
       index_(size_t(mask_) + 1),
-      free_(new uint32_t[capacity_]) {
-    // Zeroed memory is a valid free entry and an empty index word; lowest entries are
-    // handed out first.
-    for (uint32_t e = 0; e < capacity_; ++e) {
-        free_[e] = capacity_ - 1 - e;
+      parts_(new part[workers_]) {
+    // Zeroed memory is a valid free entry and an empty index word; within a range, lowest
+    // entries are handed out first.
+    for (uint32_t w = 0; w < workers_; ++w) {
+        part& p = parts_[w];
+        p.first = w * part_size_;
+        p.count = std::min(part_size_, capacity_ - p.first);
+        p.free.reset(new uint32_t[p.count]);
+        for (uint32_t i = 0; i < p.count; ++i) {
+            p.free[i] = p.first + p.count - 1 - i;
+        }
+        p.nfree = p.count;
     }
-    nfree_ = capacity_;
 }
 
 conntrack::~conntrack() = default;
 
 bool conntrack::index_key(const flow_key& k, uint32_t word) {
     const uint32_t h = hash_flow(k);
+    const uint64_t mine = uint64_t(h) << 32 | word;
     for (uint32_t i = h & mask_, n = 0; n < max_probe; ++n, i = (i + 1) & mask_) {
-        const uint32_t lo = uint32_t(index_[i].load(std::memory_order_relaxed));
-        if (lo == empty_word || lo == tombstone_word) {
-            index_[i].store(uint64_t(h) << 32 | word, std::memory_order_release);
-            return true;
+        uint64_t w = index_[i].load(std::memory_order_relaxed);
+        for (;;) {
+            const uint32_t lo = uint32_t(w);
+            if (lo != empty_word && lo != tombstone_word) {
+                break;
+            }
+            // The first free slot (empty, or a tombstone to reuse). Two workers inserting
+            // one key at once can both succeed (one here, one on a slot that became a
+            // tombstone meanwhile): keys are made so that they do not (a connection's
+            // original tuple comes to one worker; masquerade ports are cut per worker).
+            if (workers_ == 1) {  // the only writer: no need to pay for a locked swap
+                index_[i].store(mine, std::memory_order_release);
+                return true;
+            }
+            if (index_[i].compare_exchange_weak(w, mine, std::memory_order_release,
+                                                std::memory_order_relaxed)) {
+                return true;
+            }
+        }
+        const uint32_t lo = uint32_t(w);
+        if (uint32_t(w >> 32) == h) {
+            const ct_entry& o = entries_[(lo >> 1) - 1];
+            if (((lo & 1) ? o.reply : o.orig) == k && ct_live(o.state)) {
+                return false;  // in use
+            }
         }
     }
     return false;
@@ -37,17 +67,20 @@ bool conntrack::index_key(const flow_key& k, uint32_t word) {
 void conntrack::unindex_key(const flow_key& k, uint32_t word) {
     const uint32_t h = hash_flow(k);
     for (uint32_t i = h & mask_, n = 0; n < max_probe; ++n, i = (i + 1) & mask_) {
-        const uint64_t w = index_[i].load(std::memory_order_relaxed);
+        uint64_t w = index_[i].load(std::memory_order_relaxed);
         if (uint32_t(w) == empty_word) {
             return;
         }
         if (uint32_t(w) != word) {
             continue;
         }
+        // The word is this entry's, and only the worker that claimed the entry removes it.
         index_[i].store(tombstone_word, std::memory_order_release);
-        // A tombstone before an empty slot ends no chain that goes further: fold it and
-        // those before it back to empty.
-        if (uint32_t(index_[(i + 1) & mask_].load(std::memory_order_relaxed)) == empty_word) {
+        // With one writer, a tombstone before an empty slot ends no chain that goes
+        // further: fold it and those before it back to empty. With several, an insert
+        // that saw this slot in use may be landing beyond it, so tombstones stay (and
+        // are reused by inserts).
+        if (workers_ == 1 && uint32_t(index_[(i + 1) & mask_].load(std::memory_order_relaxed)) == empty_word) {
             for (uint32_t j = i;; j = (j - 1) & mask_) {
                 if (uint32_t(index_[j].load(std::memory_order_relaxed)) != tombstone_word) {
                     break;
@@ -68,21 +101,27 @@ bool conntrack::insert(uint32_t e) {
         unindex_key(ent.orig, word_of(e, false));
         return false;
     }
-    live_.store(live_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    part& p = parts_[owner(e)];
+    p.live.store(p.live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     return true;
 }
 
-void conntrack::erase(uint32_t e) {
-    ct_entry& ent = entries_[e];
+void conntrack::unindex(uint32_t e, ct_state s) {
+    const ct_entry& ent = entries_[e];
     unindex_key(ent.orig, word_of(e, false));
-    if (ent.state != ct_state::affinity) {
+    if (s != ct_state::affinity) {
         unindex_key(ent.reply, word_of(e, true));
     }
+}
+
+void conntrack::free_entry(uint32_t e) {
+    ct_entry& ent = entries_[e];
     write_begin(ent);
     ent.state = ct_state::free;
     write_end(ent);
-    free_[nfree_++] = e;
-    live_.store(live_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    part& p = parts_[owner(e)];
+    p.free[p.nfree++] = e;
+    p.live.store(p.live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
 }
 
 }  // namespace twill

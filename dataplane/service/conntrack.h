@@ -7,14 +7,25 @@
 // addressing, linear probing bounded at `max_probe`) in which every connection has two
 // keys, its original tuple and its reply tuple. An index word holds a 32-bit hash tag and
 // the entry number with the direction, so a probe reads one word per slot and touches an
-// entry only when the tag matches. Erasing leaves a tombstone, folded back to empty when
-// it ends a probe chain, and inserts reuse tombstones, so they do not pile up.
+// entry only when the tag matches. Erasing leaves a tombstone, and inserts reuse
+// tombstones, so they do not pile up; with one worker a tombstone that ends a probe chain
+// is also folded back to empty.
 //
-// Concurrency: one writer per table (the worker that owns it) and any number of readers.
-// A reader on another thread (the control thread listing connections) copies an entry
-// under its sequence number and retries while the owner writes it. Memory comes from
-// big_zeroed: zero pages cost nothing until a connection first lands on them, and are
-// 2 MB pages where the kernel has them, so that lookups do not miss the TLB as well.
+// Workers: the entries are cut into one range per worker, its owner, which alone
+// allocates from it, writes a connection's tuples, and frees it. The two directions of a
+// connection may still come to different workers, so any worker may find any entry,
+// change its state (by compare-and-swap: a RST is never overwritten by a late ACK), its
+// expiry, its backend check and its policy version (`shared_field`s), and end it: ending
+// claims the entry (state -> dying, one worker wins), unindexes it, and leaves it to the
+// owner's sweep (state dead) when it is another's. The index is written by
+// compare-and-swap. A reader (another worker, or the control thread listing) copies or
+// compares an entry under its sequence number, which only the owner moves (odd while it
+// writes the tuples), and retries while it changes: an entry freed and reused is never
+// taken for the connection it held before.
+//
+// Memory comes from big_zeroed: zero pages cost nothing until a connection first lands on
+// them, and are 2 MB pages where the kernel has them, so that lookups do not miss the TLB
+// as well.
 #pragma once
 
 #include <atomic>
@@ -63,22 +74,51 @@ enum class ct_state : uint8_t {
     closed,       // TCP: a RST seen
     datagram,     // UDP, SCTP
     affinity,     // a ClientIP affinity record, not a connection
+    dying,        // claimed by the worker ending it, being unindexed
+    dead,         // unindexed, waiting for its owner to free it
+};
+
+// In use: a connection or an affinity record, not being ended.
+constexpr bool ct_live(ct_state s) {
+    return s != ct_state::free && s != ct_state::dying && s != ct_state::dead;
+}
+
+// A field of an entry that any worker may write while others read it: relaxed atomic
+// loads and stores that read like the plain value.
+template <typename T>
+class shared_field {
+public:
+    shared_field() = default;
+    shared_field(T v) : v_(v) {}  // NOLINT: reads like the plain value
+    operator T() const { return v_.load(std::memory_order_relaxed); }
+    shared_field& operator=(T v) {
+        v_.store(v, std::memory_order_relaxed);
+        return *this;
+    }
+    // Sets `desired` if the value is still `expected`; else false, and `expected` is the
+    // value found.
+    bool replace(T& expected, T desired) {
+        return v_.compare_exchange_strong(expected, desired, std::memory_order_relaxed);
+    }
+
+private:
+    std::atomic<T> v_{};
 };
 
 struct alignas(64) ct_entry {
-    std::atomic<uint32_t> seq{0};      // odd while the owner writes the entry
+    std::atomic<uint32_t> seq{0};      // odd while the owner writes the tuples
     std::atomic<uint32_t> expires{0};  // second (ctx.now_s) at which it times out
     flow_key orig;                     // client -> frontend, as received
     flow_key reply;                    // backend -> client, or -> the SNAT address and port
     uint32_t backend = 0;              // slot in backend_states
     uint16_t backend_gen = 0;          // the slot's generation when chosen (low bits)
-    uint16_t checked = 0;              // service_table::epoch() when the backend was last
+    shared_field<uint16_t> checked;    // service_table::epoch() when the backend was last
                                        // seen alive (low bits)
     uint32_t frontend = 0;             // slot of the service frontend, for listings
-    ct_state state = ct_state::free;
+    shared_field<ct_state> state;
     uint8_t flags = 0;
-    uint8_t peer_mac[6] = {};  // from_underlay: where the client's frames came from
-    uint32_t policy_gen = 0;   // the policy version that last allowed it; 0 = none yet
+    uint8_t peer_mac[6] = {};         // from_underlay: where the client's frames came from
+    shared_field<uint32_t> policy_gen;  // the policy version that last allowed it; 0 = none yet
 
     static constexpr uint8_t snat = 1;           // the source was translated too
     static constexpr uint8_t from_underlay = 2;  // the client is on the underlay: replies
@@ -98,16 +138,38 @@ public:
         bool reply = false;  // the key matched the entry's reply tuple
     };
 
-    // `capacity` connections (and affinity records); the index gets four slots per one.
-    explicit conntrack(uint32_t capacity);
+    // `capacity` connections (and affinity records), cut into `workers` ranges; the index
+    // gets four slots per connection.
+    explicit conntrack(uint32_t capacity, uint32_t workers = 1);
     ~conntrack();
     conntrack(const conntrack&) = delete;
     conntrack& operator=(const conntrack&) = delete;
 
     uint32_t capacity() const { return capacity_; }
-    uint32_t size() const { return live_.load(std::memory_order_relaxed); }
+    uint32_t workers() const { return workers_; }
+    // Connections in use, summed over the workers' ranges.
+    uint32_t size() const {
+        uint32_t n = 0;
+        for (uint32_t w = 0; w < workers_; ++w) {
+            n += parts_[w].live.load(std::memory_order_relaxed);
+        }
+        return n;
+    }
+    // Whether worker `w`'s range has no free entry; whether any has none.
+    bool full(uint32_t w) const { return parts_[w].nfree == 0; }
+    bool any_full() const {
+        for (uint32_t w = 0; w < workers_; ++w) {
+            if (parts_[w].live.load(std::memory_order_relaxed) == parts_[w].count) {
+                return true;
+            }
+        }
+        return false;
+    }
+    // The worker whose range holds entry `e`.
+    uint32_t owner(uint32_t e) const { return workers_ == 1 ? 0 : e / part_size_; }
 
     hit find(const flow_key& k, uint32_t h) const {
+    again:
         for (uint32_t i = h & mask_, n = 0; n < max_probe; ++n, i = (i + 1) & mask_) {
             const uint64_t w = index_[i].load(std::memory_order_acquire);
             const uint32_t lo = uint32_t(w);
@@ -118,7 +180,13 @@ public:
                 const uint32_t e = (lo >> 1) - 1;
                 const bool reply = lo & 1;
                 const ct_entry& ent = entries_[e];
-                if ((reply ? ent.reply : ent.orig) == k) {
+                const uint32_t s = ent.seq.load(std::memory_order_acquire);
+                const bool same = (reply ? ent.reply : ent.orig) == k;
+                std::atomic_thread_fence(std::memory_order_acquire);
+                if (s & 1 || ent.seq.load(std::memory_order_relaxed) != s) [[unlikely]] {
+                    goto again;  // its owner is rewriting it: look again
+                }
+                if (same && ct_live(ent.state)) {
                     return {e, reply};
                 }
             }
@@ -132,27 +200,53 @@ public:
     ct_entry& entry(uint32_t e) { return entries_[e]; }
     const ct_entry& entry(uint32_t e) const { return entries_[e]; }
 
-    // Owner only. A free entry, or no_entry when the table is full.
-    uint32_t allocate() {
-        if (nfree_ == 0) {
+    // Worker `w` only: a free entry of its range, or no_entry when the range is full.
+    uint32_t allocate(uint32_t w = 0) {
+        part& p = parts_[w];
+        if (p.nfree == 0) {
             return no_entry;
         }
-        if (nfree_ > 1) {
-            rte_prefetch0_write(&entries_[free_[nfree_ - 2]]);  // the next connection's
+        if (p.nfree > 1) {
+            rte_prefetch0_write(&entries_[p.free[p.nfree - 2]]);  // the next connection's
         }
-        return free_[--nfree_];
+        return p.free[--p.nfree];
     }
     // Indexes entry `e` under its original tuple and, unless it is an affinity record,
-    // its reply tuple; both must be absent. False (and nothing indexed) when a probe
-    // chain is full; the entry is then still the caller's to release().
+    // its reply tuple. False (and nothing indexed) when either is in use already or a
+    // probe chain is full; the entry is then still the caller's to release().
     bool insert(uint32_t e);
-    // Unindexes and frees entry `e`.
-    void erase(uint32_t e);
-    // Frees an entry that was allocated but never inserted.
-    void release(uint32_t e) { free_[nfree_++] = e; }
+    // Ends entry `e` for worker `w`: claims it (false, and nothing done, when it is not
+    // in use or another worker claimed it first), calls `ended(entry, state it had)`,
+    // unindexes it, and frees it when `w` owns it (else its owner's sweep will).
+    template <typename F>
+    bool erase(uint32_t e, uint32_t w, F&& ended) {
+        ct_entry& ent = entries_[e];
+        ct_state s = ent.state;
+        do {
+            if (!ct_live(s)) {
+                return false;
+            }
+        } while (!ent.state.replace(s, ct_state::dying));
+        ended(static_cast<const ct_entry&>(ent), s);
+        unindex(e, s);
+        if (owner(e) == w) {
+            free_entry(e);
+        } else {
+            ent.state = ct_state::dead;
+        }
+        return true;
+    }
+    bool erase(uint32_t e, uint32_t w = 0) {
+        return erase(e, w, [](const ct_entry&, ct_state) {});
+    }
+    // Frees an entry that its owner allocated but never inserted.
+    void release(uint32_t e) {
+        part& p = parts_[owner(e)];
+        p.free[p.nfree++] = e;
+    }
 
-    // Owner only: marks the start and end of a change to an entry that readers on other
-    // threads may be copying.
+    // Owner only: marks the start and end of a change to an entry's tuples, which readers
+    // on other threads may be comparing or copying.
     void write_begin(ct_entry& e) {
         e.seq.store(e.seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         std::atomic_thread_fence(std::memory_order_release);
@@ -161,18 +255,21 @@ public:
         e.seq.store(e.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
     }
 
-    // Owner only: visits up to `budget` entries from where the last sweep stopped and
-    // calls `expired(e)` for each in use whose time is up, then erases it.
+    // Worker `w` only: visits up to `budget` entries of its range from where its last
+    // sweep stopped; frees those other workers ended, and ends (erase) those in use whose
+    // time is up, calling `expired(entry, state)` for each.
     template <typename F>
-    void sweep(uint32_t now_s, uint32_t budget, F&& expired) {
-        for (uint32_t n = 0; n < budget && size() != 0; ++n) {
-            const uint32_t e = cursor_;
-            cursor_ = cursor_ + 1 == capacity_ ? 0 : cursor_ + 1;
+    void sweep(uint32_t w, uint32_t now_s, uint32_t budget, F&& expired) {
+        part& p = parts_[w];
+        for (uint32_t n = 0; n < budget && p.nfree != p.count; ++n) {
+            const uint32_t e = p.first + p.cursor;
+            p.cursor = p.cursor + 1 == p.count ? 0 : p.cursor + 1;
             ct_entry& ent = entries_[e];
-            if (ent.state != ct_state::free &&
-                int32_t(ent.expires.load(std::memory_order_relaxed) - now_s) <= 0) {
-                expired(ent);
-                erase(e);
+            const ct_state s = ent.state;
+            if (s == ct_state::dead) {
+                free_entry(e);
+            } else if (ct_live(s) && int32_t(ent.expires.load(std::memory_order_relaxed) - now_s) <= 0) {
+                erase(e, w, expired);
             }
         }
     }
@@ -190,14 +287,14 @@ public:
                 }
                 copy.expires.store(ent.expires.load(std::memory_order_relaxed),
                                    std::memory_order_relaxed);
-                std::memcpy(reinterpret_cast<uint8_t*>(&copy) + 8,
+                std::memcpy(static_cast<void*>(reinterpret_cast<uint8_t*>(&copy) + 8),
                             reinterpret_cast<const uint8_t*>(&ent) + 8, sizeof(ct_entry) - 8);
                 std::atomic_thread_fence(std::memory_order_acquire);
                 if (ent.seq.load(std::memory_order_relaxed) == s) {
                     break;
                 }
             }
-            if (copy.state != ct_state::free) {
+            if (ct_live(copy.state)) {
                 f(copy);
             }
         }
@@ -208,17 +305,28 @@ private:
     static constexpr uint32_t tombstone_word = 1;
     static uint32_t word_of(uint32_t e, bool reply) { return (e + 1) << 1 | uint32_t(reply); }
 
+    // One worker's range of entries, on lines of its own.
+    struct alignas(64) part {
+        std::unique_ptr<uint32_t[]> free;
+        uint32_t nfree = 0;
+        uint32_t first = 0;
+        uint32_t count = 0;
+        uint32_t cursor = 0;
+        std::atomic<uint32_t> live{0};
+    };
+
     bool index_key(const flow_key& k, uint32_t word);
     void unindex_key(const flow_key& k, uint32_t word);
+    void unindex(uint32_t e, ct_state s);
+    void free_entry(uint32_t e);
 
     uint32_t capacity_;
+    uint32_t workers_;
+    uint32_t part_size_;
     uint32_t mask_;
     big_array<ct_entry> entries_;
     big_array<std::atomic<uint64_t>> index_;
-    std::unique_ptr<uint32_t[]> free_;
-    uint32_t nfree_ = 0;
-    uint32_t cursor_ = 0;
-    std::atomic<uint32_t> live_{0};
+    std::unique_ptr<part[]> parts_;
 };
 
 }  // namespace twill

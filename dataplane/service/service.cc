@@ -105,33 +105,46 @@ uint32_t timeout_of(const node_params& p, ct_state s) {
     return conntrack_timeout(p, s);
 }
 
-void account(const pipeline_ctx& ctx, const ct_entry& e, int32_t delta) {
-    if (e.state == ct_state::affinity || (e.flags & ct_entry::policy_only)) {
+// `e` counted in (+1) or out (-1) of its backend's connections as in state `s`.
+void account(const pipeline_ctx& ctx, const ct_entry& e, ct_state s, int32_t delta) {
+    if (s == ct_state::affinity || (e.flags & ct_entry::policy_only)) {
         return;
     }
     backend_state& b = ctx.services->backend(e.backend);
     if (uint16_t(b.gen.load(std::memory_order_relaxed)) != e.backend_gen) {
         return;  // the slot went to another backend
     }
-    std::atomic<int32_t>& n = e.state == ct_state::established ? b.active : b.inactive;
+    std::atomic<int32_t>& n = s == ct_state::established ? b.active : b.inactive;
     n.fetch_add(delta, std::memory_order_relaxed);
 }
 
+// Ends a connection (unless another worker just did).
 void forget(pipeline_ctx& ctx, uint32_t e) {
-    account(ctx, ctx.ct->entry(e), -1);
-    ctx.counters->ct_expired.add();
-    ctx.ct->erase(e);
+    ctx.ct->erase(e, ctx.worker, [&](const ct_entry& ent, ct_state s) {
+        account(ctx, ent, s, -1);
+        ctx.counters->ct_expired.add();
+    });
 }
 
-void set_state(pipeline_ctx& ctx, ct_entry& e, ct_state s) {
-    if (e.state == s) {
-        return;
+// Moves `e` to next(its state), by compare-and-swap: the other direction's worker may be
+// moving it too, and each move is judged on the state it replaces.
+template <typename Next>
+void transition(pipeline_ctx& ctx, ct_entry& e, Next&& next) {
+    ct_state s = e.state;
+    for (;;) {
+        if (!ct_live(s)) {
+            return;  // being ended
+        }
+        const ct_state to = next(s);
+        if (to == s) {
+            return;
+        }
+        if (e.state.replace(s, to)) {
+            account(ctx, e, s, -1);
+            account(ctx, e, to, +1);
+            return;
+        }
     }
-    account(ctx, e, -1);
-    ctx.ct->write_begin(e);
-    e.state = s;
-    ctx.ct->write_end(e);
-    account(ctx, e, +1);
 }
 
 void refresh(const pipeline_ctx& ctx, ct_entry& e, uint32_t timeout) {
@@ -320,7 +333,7 @@ void remember_affinity(pipeline_ctx& ctx, const service_entry& svc, const flow_k
     if (ctx.ct->find(ak).entry != conntrack::no_entry) {
         return;  // refreshed by affine_backend
     }
-    const uint32_t e = ctx.ct->allocate();
+    const uint32_t e = ctx.ct->allocate(ctx.worker);
     if (e == conntrack::no_entry) {
         return;
     }
@@ -371,7 +384,7 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     const uint8_t flags = l4.proto == net::ip_proto_tcp ? l4.p[13] : 0;
     const bool opens = l4.proto != net::ip_proto_tcp || net::tcp_opens(flags);
     conntrack& ct = *ctx.ct;
-    const bool full = ct.size() >= ct.capacity();
+    const bool full = ct.full(ctx.worker);
     if (!opens && !full) {
         ctx.drop_packet(m, drop::service_no_connection);
         return svc_verdict::consumed;
@@ -391,7 +404,7 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     const bool to_node = be.ip == net::bswap(p.node_ip.value);
     const bool snat = (svc.snat_outside && !to_node && !p.cluster_cidr.contains(src)) || k.src == be.ip;
 
-    uint32_t e = ct.allocate();
+    uint32_t e = ct.allocate(ctx.worker);
     if (e == conntrack::no_entry) {
         // Full: the flow still gets its backend, without a record, as long as nothing
         // needs one to translate its replies back.
@@ -421,8 +434,14 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
     for (uint32_t t = 0; t < (snat ? snat_tries : 1); ++t) {
         if (snat) {
             // Hashed tries first, then the ports after the first one in turn.
-            const uint32_t off = t < snat_tries / 2 ? rte_hash_crc_4byte(t, hash_flow(k)) % snat_range
-                                                   : (start + t * 61) % snat_range;
+            uint32_t off = t < snat_tries / 2 ? rte_hash_crc_4byte(t, hash_flow(k)) % snat_range
+                                             : (start + t * 61) % snat_range;
+            // Each worker masquerades with its own ports (those equal to its number modulo
+            // the workers), so two workers never pick one reply tuple at once.
+            if (const uint32_t n = ct.workers(); n > 1) {
+                off = off - off % n + ctx.worker;
+                off = off < snat_range ? off : off - n;
+            }
             ent.reply.dport = net::bswap(uint16_t(snat_port_first + off));
         }
         const uint32_t other = ct.find(ent.reply).entry;
@@ -462,7 +481,7 @@ svc_verdict new_flow(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, const l4
         return svc_verdict::consumed;
     }
     ct.write_end(ent);
-    account(ctx, ent, +1);
+    account(ctx, ent, ent.state, +1);
     ctx.counters->ct_created.add();
     ctx.svc_entry = e;
     ctx.svc_new = true;
@@ -612,9 +631,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                 gone = uint16_t(ctx.services->backend(e.backend).gen.load(std::memory_order_relaxed)) !=
                        e.backend_gen;
                 if (!gone) {
-                    ct.write_begin(e);
                     e.checked = epoch;
-                    ct.write_end(e);
                 }
             }
             if (conntrack_expired(ctx, e) || gone ||
@@ -649,7 +666,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
             }
         }
     }
-    if (ct.size() >= ct.capacity()) [[unlikely]] {
+    if (ct.any_full()) [[unlikely]] {
         // A reply of a flow that got its backend untracked: from the service it belongs to.
         // While the table is full this also takes a backend's replies to direct
         // connections to its service port.
@@ -674,15 +691,15 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
 
 void conntrack_seen(pipeline_ctx& ctx, ct_entry& e, bool reply, uint8_t proto, uint8_t tcp_flags) {
     if (proto == net::ip_proto_tcp) {
-        if (tcp_flags & tcp_rst) {
-            set_state(ctx, e, ct_state::closed);
-        } else if (tcp_flags & tcp_fin) {
-            if (e.state != ct_state::closed) {
-                set_state(ctx, e, ct_state::fin);
+        transition(ctx, e, [&](ct_state s) {
+            if (tcp_flags & tcp_rst) {
+                return ct_state::closed;
             }
-        } else if (e.state == ct_state::syn && reply && (tcp_flags & tcp_ack)) {
-            set_state(ctx, e, ct_state::established);
-        }
+            if (tcp_flags & tcp_fin) {
+                return s == ct_state::closed ? s : ct_state::fin;
+            }
+            return s == ct_state::syn && reply && (tcp_flags & tcp_ack) ? ct_state::established : s;
+        });
     }
     refresh(ctx, e, timeout_of(*ctx.params, e.state));
 }
@@ -692,8 +709,8 @@ void conntrack_forget(pipeline_ctx& ctx, uint32_t e) {
 }
 
 void conntrack_sweep(pipeline_ctx& ctx, uint32_t budget) {
-    ctx.ct->sweep(ctx.now_s, budget, [&](const ct_entry& e) {
-        account(ctx, e, -1);
+    ctx.ct->sweep(ctx.worker, ctx.now_s, budget, [&](const ct_entry& e, ct_state s) {
+        account(ctx, e, s, -1);
         ctx.counters->ct_expired.add();
     });
 }

@@ -33,6 +33,7 @@ struct tx_queue {
 static_assert(RTE_MAX_ETHPORTS <= 64, "tx_dirty is one 64-bit mask");
 
 struct pipeline_ctx {
+    uint32_t worker = 0;  // this worker's number, 0..workers-1 (its range of connections)
     const node_params* params = nullptr;
     learned_state* learned = nullptr;
     worker_counters* counters = nullptr;
