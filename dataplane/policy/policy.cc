@@ -81,8 +81,6 @@ bool connection_allowed(const node_params& p, const policy_table& t, const ct_en
     return allowed(t, s, d, e.orig.proto, net::bswap(e.reply.sport), slot);
 }
 
-
-
 void deny(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m, uint32_t slot) {
     t.count_denied(slot);
     ctx.drop_packet(m, drop::policy_denied);
