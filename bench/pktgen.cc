@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
     }
     // qdisc_bypass: frames go straight to the veth, as a NIC driver's would.
     port_result port = attach_port(
-        fmt::format("net_af_packet0,iface={},qpairs=1,qdisc_bypass=1", opt.iface), pool, false);
+        fmt::format("net_af_packet0,iface={},qpairs=1,qdisc_bypass=1", opt.iface), pool, {});
     if (!port.ok) {
         fmt::print(stderr, "twill-pktgen: {}\n", port.error);
         return 1;

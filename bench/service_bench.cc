@@ -258,7 +258,7 @@ trial run_trial(bench_node& node, const ports& p, rte_mempool* pool, mode m, gen
         // The worker iteration, as dataplane/worker/worker.cc runs it for one pod port.
         ctx->now_tsc = rte_rdtsc();
         ctx->now_s = node.clock_s + uint32_t((ctx->now_tsc - start) / hz);
-        if (uint16_t n = receive(*ctx, p.pod, pkts)) {
+        if (uint16_t n = receive(*ctx, p.pod, 0, pkts)) {
             processed += n;
             if (m == mode::io) {
                 for (uint16_t i = 0; i < n; ++i) {
@@ -382,7 +382,7 @@ size_result measure(uint32_t n, const ports& p, rte_mempool* pool, const options
 
 ports ring_ports(rte_mempool* pool) {
     auto attach = [&](const char* name) {
-        port_result r = attach_port(name, pool, false);
+        port_result r = attach_port(name, pool, {});
         if (!r.ok) {
             fail(r.error);
         }

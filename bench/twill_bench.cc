@@ -223,7 +223,7 @@ trial_result run_trial(const harness& h, mode m, const std::vector<std::vector<u
         }
         // The worker iteration.
         ctx->now_tsc = rte_rdtsc();
-        if (uint16_t n = receive(*ctx, h.in_port, pkts)) {
+        if (uint16_t n = receive(*ctx, h.in_port, 0, pkts)) {
             if (m == mode::io) {
                 for (uint16_t i = 0; i < n; ++i) {
                     ctx->send(h.out_port, pkts[i]);
@@ -264,7 +264,7 @@ stats summarize(std::vector<double> v) {
 }
 
 uint16_t ring_port(const char* name, rte_mempool* pool) {
-    port_result r = attach_port(name, pool, false);
+    port_result r = attach_port(name, pool, {});
     if (!r.ok) {
         fmt::print(stderr, "twill-bench: {}\n", r.error);
         std::exit(1);

@@ -10,6 +10,7 @@ node_params make_params(const config::node_file& cfg, uint16_t underlay_port,
                         const mac_addr& underlay_mac, uint64_t tsc_hz) {
     node_params p;
     p.node_ip = cfg.node.ip;
+    p.workers = cfg.workers;
     p.pod_cidr = cfg.node.pod_cidr;
     p.cluster_cidr = cfg.cluster_cidr;
     p.vtep_mac = cfg.node.vtep_mac;

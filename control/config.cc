@@ -418,7 +418,7 @@ void parser::parse_cluster(const field& f) {
 }
 
 void parser::parse_dpdk(const field& f) {
-    std::optional<map_view> m = read_map(f, "dpdk", {"eal", "workers"});
+    std::optional<map_view> m = read_map(f, "dpdk", {"eal", "workers", "workerLcores"});
     if (!m) {
         return;
     }
@@ -429,10 +429,36 @@ void parser::parse_dpdk(const field& f) {
         }
         out_.cfg.eal.push_back(arg.value.Scalar());
     });
-    using limits = std::numeric_limits<int64_t>;
-    if (auto workers = get_int(*m, "workers", limits::min(), limits::max())) {
-        if (*workers != 1) {
-            fail("dpdk.workers", at(*m, "workers"), "only 1 worker is supported in this version");
+    if (auto workers = get_int(*m, "workers", 1, max_workers)) {
+        out_.cfg.workers = uint32_t(*workers);
+    }
+    for_each_item(*m, "workerLcores", [&](const field& lc, const std::string& path) {
+        int64_t id = -1;
+        if (lc.value.IsScalar()) {
+            try {
+                id = lc.value.as<int64_t>();
+            } catch (const YAML::Exception&) {
+            }
+        }
+        if (id < 1 || id > 1023) {
+            fail(path, lc.where, "expected an lcore id 1..1023 (0 is the main lcore)");
+            return;
+        }
+        for (uint32_t seen : out_.cfg.worker_lcores) {
+            if (seen == uint32_t(id)) {
+                fail(path, lc.where, fmt::format("lcore {} is named twice", id));
+                return;
+            }
+        }
+        out_.cfg.worker_lcores.push_back(uint32_t(id));
+    });
+    if (!out_.cfg.worker_lcores.empty()) {
+        if (m->fields.count("workers") == 0) {
+            out_.cfg.workers = uint32_t(out_.cfg.worker_lcores.size());
+        } else if (out_.cfg.workers != out_.cfg.worker_lcores.size()) {
+            fail("dpdk.workerLcores", at(*m, "workerLcores"),
+                 fmt::format("names {} lcores for {} workers", out_.cfg.worker_lcores.size(),
+                             out_.cfg.workers));
         }
     }
 }

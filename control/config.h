@@ -246,6 +246,10 @@ struct node_file {
     std::optional<ip4_prefix> service_cidr;
     vxlan_config vxlan;
     std::vector<std::string> eal;  // empty = embedded default
+    // dpdk.workers: worker lcores running the packet path; dpdk.workerLcores names them
+    // (EAL lcore ids), else they are the first `workers` lcores after the main one.
+    uint32_t workers = 1;
+    std::vector<uint32_t> worker_lcores;
     std::string underlay_port;     // DPDK devargs
     std::string host_port;         // DPDK devargs of the port into the node's kernel; optional
     std::vector<remote_node> nodes;
@@ -294,6 +298,9 @@ std::vector<error> validate(const node_file& cfg);
 // A null prefix is not checked.
 std::string pod_address_problem(ip4_addr ip, bool local, const ip4_prefix* slice,
                                 const ip4_prefix* cluster);
+
+// The most worker lcores a node runs (dpdk.workers).
+inline constexpr uint32_t max_workers = 16;
 
 // The embedded EAL default: no NIC, no hugepages.
 std::vector<std::string> default_eal();

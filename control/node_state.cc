@@ -18,7 +18,8 @@ node_state::node_state(const config::node_file& cfg, const node_params& params,
       slices_(std::make_unique<slice_table>(cfg.cluster_cidr, cfg.node.pod_cidr.len,
                                             learned_state::neighbour_capacity)),
       services_(std::make_unique<service_table>()),
-      conntrack_(std::make_unique<conntrack>(cfg.conntrack.capacity)),
+      policy_(params.workers),
+      conntrack_(std::make_unique<conntrack>(cfg.conntrack.capacity, params.workers)),
       publisher_(params_, *services_) {
     std::vector<retired_ptr> unused;  // nothing reads the table yet
     for (const auto& [name, n] : desired_.nodes()) {

@@ -1,5 +1,6 @@
 #include "control/ports.h"
 
+#include <algorithm>
 #include <cerrno>
 
 #include <rte_bus.h>
@@ -22,7 +23,7 @@ void remove_probed(const std::string& devargs) {
 
 }  // namespace
 
-port_result attach_port(const std::string& devargs, rte_mempool* pool, bool promiscuous) {
+port_result attach_port(const std::string& devargs, rte_mempool* pool, const port_wants& wants) {
     port_result r;
     // A PCI port named in the EAL allow-list (-a) was probed at startup: -EEXIST.
     if (int rc = rte_dev_probe(devargs.c_str()); rc != 0 && rc != -EEXIST) {
@@ -49,19 +50,41 @@ port_result attach_port(const std::string& devargs, rte_mempool* pool, bool prom
         remove_probed(devargs);
         return r;
     }
+    // Queues: as many as asked, as far as the port has them (af_packet has `qpairs`).
+    const auto nb_rxq = std::max<uint16_t>(1, std::min(wants.queues, info.max_rx_queues));
+    const auto nb_txq = std::max<uint16_t>(1, std::min(wants.queues, info.max_tx_queues));
     rte_eth_conf conf{};
+    // RSS over the outer addresses and UDP ports: the source port an encapsulating node
+    // derives from the inner flow spreads one peer's flows over the queues.
+    const uint64_t rss =
+        (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP | RTE_ETH_RSS_TCP) & info.flow_type_rss_offloads;
+    if (nb_rxq > 1 && rss != 0) {
+        conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+        conf.rx_adv_conf.rss_conf.rss_hf = rss;
+    }
+    constexpr uint64_t tx_cksum = RTE_ETH_TX_OFFLOAD_IPV4_CKSUM | RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+    constexpr uint64_t rx_cksum = RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+    if (wants.checksums && (info.tx_offload_capa & tx_cksum) == tx_cksum) {
+        conf.txmode.offloads |= tx_cksum;
+        r.queues.tx_cksum = true;
+    }
+    if (wants.checksums && (info.rx_offload_capa & rx_cksum) == rx_cksum) {
+        conf.rxmode.offloads |= rx_cksum;
+        r.queues.rx_cksum = true;
+    }
     int socket = rte_eth_dev_socket_id(port);
+    const unsigned where = socket < 0 ? 0 : unsigned(socket);
     uint16_t nb_rx = rx_descriptors;
     uint16_t nb_tx = tx_descriptors;
-    int rc = rte_eth_dev_configure(port, 1, 1, &conf);
+    int rc = rte_eth_dev_configure(port, nb_rxq, nb_txq, &conf);
     if (rc == 0) {
         rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rx, &nb_tx);
     }
-    if (rc == 0) {
-        rc = rte_eth_rx_queue_setup(port, 0, nb_rx, socket < 0 ? 0 : unsigned(socket), nullptr, pool);
+    for (uint16_t q = 0; rc == 0 && q < nb_rxq; ++q) {
+        rc = rte_eth_rx_queue_setup(port, q, nb_rx, where, nullptr, pool);
     }
-    if (rc == 0) {
-        rc = rte_eth_tx_queue_setup(port, 0, nb_tx, socket < 0 ? 0 : unsigned(socket), nullptr);
+    for (uint16_t q = 0; rc == 0 && q < nb_txq; ++q) {
+        rc = rte_eth_tx_queue_setup(port, q, nb_tx, where, nullptr);
     }
     if (rc == 0) {
         rc = rte_eth_dev_start(port);
@@ -72,9 +95,11 @@ port_result attach_port(const std::string& devargs, rte_mempool* pool, bool prom
         detach_port(port);
         return r;
     }
-    if (promiscuous) {
+    if (wants.promiscuous) {
         rte_eth_promiscuous_enable(port);  // best effort: not every vdev supports it
     }
+    r.queues.rx = nb_rxq;
+    r.queues.tx = nb_txq;
     r.ok = true;
     r.port_id = port;
     return r;

@@ -1,6 +1,7 @@
 #include "control/report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 namespace twill {
 namespace {
@@ -18,6 +19,8 @@ struct totals {
     uint64_t icmp_sent = 0, icmp_rate_limited = 0, fragmented = 0;
     uint64_t to_host = 0, from_host = 0, host_to_underlay = 0;
     uint64_t ct_created = 0, ct_hits = 0, ct_expired = 0, ct_full = 0, service_resets = 0;
+    uint64_t ct_other_worker = 0;
+    std::vector<uint64_t> worker_rx;  // packets each worker received
     uint64_t policy_tracked = 0, policy_related = 0;
 };
 
@@ -25,10 +28,12 @@ totals sum_counters(const std::vector<named_port>& ports, const worker_counters*
                     size_t nb_workers) {
     totals t;
     t.ports.resize(ports.size());
+    t.worker_rx.resize(nb_workers);
     for (size_t w = 0; w < nb_workers; ++w) {
         const worker_counters& c = *workers[w];
         for (size_t i = 0; i < ports.size(); ++i) {
             const port_counters& p = c.ports[ports[i].id];
+            t.worker_rx[w] += p.rx_packets.get();
             t.ports[i].rx_packets += p.rx_packets.get();
             t.ports[i].rx_bytes += p.rx_bytes.get();
             t.ports[i].tx_packets += p.tx_packets.get();
@@ -54,6 +59,7 @@ totals sum_counters(const std::vector<named_port>& ports, const worker_counters*
         t.ct_hits += c.ct_hits.get();
         t.ct_expired += c.ct_expired.get();
         t.ct_full += c.ct_full.get();
+        t.ct_other_worker += c.ct_other_worker.get();
         t.service_resets += c.service_resets.get();
         t.policy_tracked += c.policy_tracked.get();
         t.policy_related += c.policy_related.get();
@@ -94,8 +100,13 @@ nlohmann::json counters_json(const std::vector<named_port>& ports,
                         {"hits", t.ct_hits},
                         {"expired", t.ct_expired},
                         {"untrackedFull", t.ct_full},
+                        {"otherWorker", t.ct_other_worker},
                         {"resetsSent", t.service_resets}};
     out["policy"] = {{"tracked", t.policy_tracked}, {"relatedIcmp", t.policy_related}};
+    out["workers"] = nlohmann::json::array();
+    for (uint64_t rx : t.worker_rx) {
+        out["workers"].push_back({{"rxPackets", rx}});
+    }
     return out;
 }
 
@@ -119,9 +130,12 @@ std::string counters_report(const std::string& node, const std::vector<named_por
         t.encapsulated, t.decapsulated, t.delivered_local, t.arp_replies, t.arp_requests,
         t.neighbours_learned, t.icmp_sent, t.icmp_rate_limited, t.to_host, t.from_host,
         t.host_to_underlay, t.fragmented);
-    out += fmt::format("conntrack: ct_created {} ct_hits {} ct_expired {} ct_full {} service_resets {}\n",
-                       t.ct_created, t.ct_hits, t.ct_expired, t.ct_full, t.service_resets);
+    out += fmt::format("conntrack: ct_created {} ct_hits {} ct_expired {} ct_full {} service_resets {} "
+                       "ct_other_worker {}\n",
+                       t.ct_created, t.ct_hits, t.ct_expired, t.ct_full, t.service_resets,
+                       t.ct_other_worker);
     out += fmt::format("policy: tracked {} related_icmp {}\n", t.policy_tracked, t.policy_related);
+    out += fmt::format("workers: {} rx_pkts {}\n", nb_workers, fmt::join(t.worker_rx, " "));
     bool any = false;
     for (const drop_reason_info& r : drop_reasons) {
         if (uint64_t n = t.drops[r.number]; n != 0) {

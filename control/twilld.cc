@@ -1,5 +1,5 @@
-// twilld: one twill node. The main lcore is the control thread (Boost.Asio); one worker
-// lcore runs the packet path.
+// twilld: one twill node. The main lcore is the control thread (Boost.Asio); worker
+// lcores (dpdk.workers) run the packet path.
 #include <sched.h>
 #include <unistd.h>
 
@@ -68,7 +68,8 @@ bool has_arg(const std::vector<std::string>& args, std::initializer_list<const c
 }
 
 // The config's EAL list (or the embedded default), plus what a node needs when absent:
-// a per-instance file prefix, and a main and a worker lcore on the CPUs we may use.
+// a per-instance file prefix, and the main and worker lcores on the CPUs we may use, the
+// workers one to a CPU as far as there are CPUs (the main lcore, mostly idle, shares).
 std::vector<std::string> eal_args(const config::node_file& cfg, bool& own_prefix) {
     std::vector<std::string> args{"twilld"};
     std::vector<std::string> given = cfg.eal.empty() ? config::default_eal() : cfg.eal;
@@ -82,15 +83,50 @@ std::vector<std::string> eal_args(const config::node_file& cfg, bool& own_prefix
         CPU_ZERO(&set);
         sched_getaffinity(0, sizeof(set), &set);
         std::vector<int> cpus;
-        for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c) {
+        for (int c = 0; c < CPU_SETSIZE; ++c) {
             if (CPU_ISSET(c, &set)) {
                 cpus.push_back(c);
             }
         }
-        int worker_cpu = cpus.size() > 1 ? cpus[1] : cpus[0];
-        args.push_back(fmt::format("--lcores=0@{},1@{}", cpus[0], worker_cpu));
+        std::vector<uint32_t> lcores = cfg.worker_lcores;
+        for (uint32_t w = 1; lcores.empty() || lcores.size() < cfg.workers; ++w) {
+            lcores.push_back(w);
+        }
+        std::string list = fmt::format("--lcores=0@{}", cpus[0]);
+        for (size_t i = 0; i < lcores.size(); ++i) {
+            list += fmt::format(",{}@{}", lcores[i], cpus[(i + 1) % cpus.size()]);
+        }
+        args.push_back(list);
     }
     return args;
+}
+
+// The worker lcores: those dpdk.workerLcores names, else the first dpdk.workers after
+// the main one; empty, with `error`, when EAL was not given them.
+std::vector<unsigned> worker_lcores(const config::node_file& cfg, std::string& error) {
+    std::vector<unsigned> out;
+    if (!cfg.worker_lcores.empty()) {
+        for (uint32_t id : cfg.worker_lcores) {
+            if (id >= RTE_MAX_LCORE || !rte_lcore_is_enabled(id) || id == rte_get_main_lcore()) {
+                error = fmt::format("dpdk.workerLcores names lcore {}, which EAL has not as a worker "
+                                    "lcore (see -l/--lcores in dpdk.eal)", id);
+                return {};
+            }
+            out.push_back(id);
+        }
+        return out;
+    }
+    unsigned id = -1;
+    while (out.size() < cfg.workers && (id = rte_get_next_lcore(id, 1, 0)) < RTE_MAX_LCORE) {
+        out.push_back(id);
+    }
+    if (out.size() < cfg.workers) {
+        error = fmt::format("dpdk.workers is {} but EAL has {} worker lcore{} (give -l/--lcores in "
+                            "dpdk.eal one more lcore than workers)",
+                            cfg.workers, out.size(), out.size() == 1 ? "" : "s");
+        return {};
+    }
+    return out;
 }
 
 int check(const std::string& path) {
@@ -161,13 +197,15 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         return 1;
     }
     const std::string runtime_dir = own_prefix ? eal_runtime_dir() : std::string();
-    unsigned worker_lcore = rte_get_next_lcore(-1, 1, 0);
-    if (worker_lcore >= RTE_MAX_LCORE) {
-        fmt::print(stderr, "twilld: no worker lcore: give EAL two lcores (-l 0,1)\n");
+    std::string lcore_error;
+    const std::vector<unsigned> lcores = worker_lcores(cfg, lcore_error);
+    if (lcores.empty()) {
+        fmt::print(stderr, "twilld: {}\n", lcore_error);
         rte_eal_cleanup();
         remove_eal_runtime_dir(runtime_dir);
         return 1;
     }
+    const auto nb_workers = uint32_t(lcores.size());
 
     // Sized for every port the process may have: pods are attached at run time too.
     rte_mempool* pool = rte_pktmbuf_pool_create("twill_mbufs", pool_size(RTE_MAX_ETHPORTS), mbuf_cache, 0,
@@ -191,18 +229,24 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         remove_eal_runtime_dir(runtime_dir);
         return 1;
     };
-    port_result underlay = attach_port(cfg.underlay_port, pool, false);
+    // Each port's queues, as the workers share them; filled as ports are attached.
+    auto layout = std::make_unique<port_layout>();
+    layout->workers = nb_workers;
+    const auto queues = uint16_t(nb_workers);
+    port_result underlay = attach_port(cfg.underlay_port, pool, {queues, false, true});
     if (!underlay.ok) {
         return fail(underlay.error);
     }
     ports.push_back({underlay.port_id, "underlay", port_name(underlay.port_id)});
+    layout->ports[underlay.port_id] = underlay.queues;
     port_result host;
     if (!cfg.host_port.empty()) {
-        host = attach_port(cfg.host_port, pool, true);
+        host = attach_port(cfg.host_port, pool, {queues, true, false});
         if (!host.ok) {
             return fail("ports.host: " + host.error);
         }
         ports.push_back({host.port_id, "host", port_name(host.port_id)});
+        layout->ports[host.port_id] = host.queues;
         // The kernel's interface takes the underlay port's MAC, so that frames pass
         // between the two unchanged (net_tap sets it on the tap device).
         rte_ether_addr mac;
@@ -216,11 +260,12 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         if (p.port.empty()) {
             continue;
         }
-        port_result r = attach_port(p.port, pool, true);
+        port_result r = attach_port(p.port, pool, {queues, true, false});
         if (!r.ok) {
             return fail(fmt::format("pod {}/{}: {}", p.ns, p.name, r.error));
         }
         ports.push_back({r.port_id, fmt::format("pod {}/{}", p.ns, p.name), port_name(r.port_id)});
+        layout->ports[r.port_id] = r.queues;
         pod_ports[p.port] = r.port_id;
     }
 
@@ -234,12 +279,21 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     if (qsbr == nullptr || rte_rcu_qsbr_init(qsbr, RTE_MAX_LCORE) != 0) {
         return fail("cannot set up RCU state");
     }
-    auto counters = std::make_unique<worker_counters>();
-    // A hot-plugged pod may get the port id of one removed earlier: its counters start at 0.
-    auto attach_pod_port = [pool, c = counters.get()](const std::string& devargs) {
-        port_result r = attach_port(devargs, pool, true);
+    std::vector<std::unique_ptr<worker_counters>> counters;
+    std::vector<const worker_counters*> all_counters;
+    for (uint32_t w = 0; w < nb_workers; ++w) {
+        counters.push_back(std::make_unique<worker_counters>());
+        all_counters.push_back(counters.back().get());
+    }
+    // A hot-plugged pod may get the port id of one removed earlier: its counters start at
+    // 0. Its queues are in the layout before any table names the port.
+    auto attach_pod_port = [&](const std::string& devargs) {
+        port_result r = attach_port(devargs, pool, {queues, true, false});
         if (r.ok) {
-            c->ports[r.port_id].reset();
+            for (auto& c : counters) {
+                c->ports[r.port_id].reset();
+            }
+            layout->ports[r.port_id] = r.queues;
         }
         return r;
     };
@@ -257,12 +311,17 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         }
         return list;
     };
-    worker_args wargs{&params, &state.published(), &state.learned(), counters.get(), pool, qsbr,
-                      worker_lcore, &stop};
-    if (rte_eal_remote_launch(worker_main, &wargs, worker_lcore) != 0) {
-        return fail("cannot launch the worker lcore");
+    std::vector<worker_args> wargs(nb_workers);
+    for (uint32_t w = 0; w < nb_workers; ++w) {
+        wargs[w] = worker_args{&params, &state.published(), &state.learned(), counters[w].get(),
+                               pool,    qsbr,               layout.get(),     w,
+                               lcores[w], &stop};
+        if (rte_eal_remote_launch(worker_main, &wargs[w], lcores[w]) != 0) {
+            stop.store(true, std::memory_order_relaxed);
+            rte_eal_mp_wait_lcore();
+            return fail(fmt::format("cannot launch worker {} on lcore {}", w, lcores[w]));
+        }
     }
-    const worker_counters* all_counters[] = {counters.get()};
     // SIGHUP: re-read the file and apply it as one change, or change nothing and say why.
     reload = [&] {
         config::parse_result next = config::load_file(path);
@@ -285,12 +344,15 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         std::fflush(stdout);
     };
     report = [&] {
-        std::string text = counters_report(cfg.node.name, port_list(), all_counters, 1);
+        std::string text =
+            counters_report(cfg.node.name, port_list(), all_counters.data(), all_counters.size());
         fmt::print("{}", text);
         std::fflush(stdout);
     };
     api_context api{state,
-                    [&] { return counters_json(port_list(), all_counters, 1); },
+                    [&] {
+                        return counters_json(port_list(), all_counters.data(), all_counters.size());
+                    },
                     fmt::format("twilld {} (DPDK {})", TWILL_VERSION, rte_version())};
     control_socket control(io, socket_path, [&](const std::string& req) {
         return handle_request(req, api);
@@ -310,9 +372,12 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     } else {
         fmt::print("twilld: control socket {}\n", control.path());
     }
-    fmt::print("twilld: running: node {} ({}), slice {}, VTEP MAC {}, {} ports, worker lcore {}\n",
+    fmt::print("twilld: running: node {} ({}), slice {}, VTEP MAC {}, {} ports, {} worker{} on "
+               "lcore{} {}, underlay {} rx / {} tx queue{}\n",
                cfg.node.name, config::format_ip4(cfg.node.ip), config::format_prefix(cfg.node.pod_cidr),
-               config::format_mac(cfg.node.vtep_mac), port_list().size(), worker_lcore);
+               config::format_mac(cfg.node.vtep_mac), port_list().size(), nb_workers,
+               nb_workers == 1 ? "" : "s", nb_workers == 1 ? "" : "s", fmt::join(lcores, ","),
+               underlay.queues.rx, underlay.queues.tx, underlay.queues.tx == 1 ? "" : "s");
     std::fflush(stdout);
     io.run();
 

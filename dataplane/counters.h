@@ -131,6 +131,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) worker_counters {
     counter ct_hits;       // packets translated by a tracked connection
     counter ct_expired;    // connections timed out (or ended by their endpoint's removal)
     counter ct_full;       // new flows given a backend without tracking: table full
+    counter ct_other_worker;  // packets of a connection another worker opened
     counter policy_tracked;  // connections tracked so that NetworkPolicy lets replies back
     counter policy_related;  // ICMP errors about a tracked connection, let through to or from an isolated pod
     counter service_resets;  // TCP resets sent for services without endpoints

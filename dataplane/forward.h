@@ -30,7 +30,9 @@ bool service_took(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
 inline bool pod_mac_ok(pipeline_ctx& ctx, const local_pod_entry& pod, const mac_addr& src) {
     learned_mac& mac = ctx.learned->pod_macs[pod.state];
     if (!pod.mac_fixed) {
-        ctx.parked_dirty |= mac.set(src);
+        if (mac.set(src)) [[unlikely]] {
+            ctx.mac_learned();
+        }
         return true;
     }
     mac_addr fixed;

@@ -347,10 +347,15 @@ void drop_parked(pipeline_ctx& ctx) {
 
 void retry_parked(pipeline_ctx& ctx) {
     const uint64_t hz = ctx.params->tsc_hz;
-    if (ctx.nparked == 0 || (!ctx.parked_dirty && ctx.now_tsc - ctx.parked[0].tsc < hz)) {
+    if (ctx.nparked == 0) {
+        return;
+    }
+    const uint32_t epoch = ctx.learned->learn_epoch.load(std::memory_order_acquire);
+    if (!ctx.parked_dirty && epoch == ctx.parked_epoch && ctx.now_tsc - ctx.parked[0].tsc < hz) {
         return;
     }
     ctx.parked_dirty = false;
+    ctx.parked_epoch = epoch;
     // Compacted in place: what still waits moves to the front, oldest first. Sending
     // never parks again here, since a packet is sent only once its MAC is known.
     uint16_t kept = 0;

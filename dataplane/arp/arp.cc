@@ -48,7 +48,7 @@ void arp_underlay_input(pipeline_ctx& ctx, rte_mbuf* m) {
         neighbour_slot& n = ctx.learned->neighbours[node->neighbour];
         if (n.mac.set(arp->sha)) {
             ctx.counters->neighbours_learned.add();
-            ctx.parked_dirty = true;
+            ctx.mac_learned();
         }
         n.confirmed_tsc.store(ctx.now_tsc, std::memory_order_relaxed);
     }

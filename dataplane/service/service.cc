@@ -101,6 +101,13 @@ uint32_t conntrack_timeout(const node_params& p, ct_state s) {
 // are not connections.
 namespace {
 
+// With several workers, the two directions of a connection may come in on different ones.
+void count_other_worker(pipeline_ctx& ctx, uint32_t entry) {
+    if (ctx.ct->owner(entry) != ctx.worker) {
+        ctx.counters->ct_other_worker.add();
+    }
+}
+
 uint32_t timeout_of(const node_params& p, ct_state s) {
     return conntrack_timeout(p, s);
 }
@@ -543,6 +550,7 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
         ip->checksum = update32(ip->checksum, old_v, v);
     };
     ctx.counters->ct_hits.add();
+    count_other_worker(ctx, h.entry);
     if (!h.reply) {
         set_addr(true, e.reply.src);
         if (snat) {
@@ -649,7 +657,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
                     return svc_verdict::consumed;
                 }
             } else {
-                conntrack_seen(ctx, e, h.reply, proto, flags);
+                conntrack_seen(ctx, h.entry, e, h.reply, proto, flags);
                 ctx.counters->ct_hits.add();
                 ctx.svc_entry = h.entry;
                 ctx.svc_new = false;
@@ -689,7 +697,9 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
     return new_flow(ctx, m, ip, l4, k, *svc, from);
 }
 
-void conntrack_seen(pipeline_ctx& ctx, ct_entry& e, bool reply, uint8_t proto, uint8_t tcp_flags) {
+void conntrack_seen(pipeline_ctx& ctx, uint32_t index, ct_entry& e, bool reply, uint8_t proto,
+                    uint8_t tcp_flags) {
+    count_other_worker(ctx, index);
     if (proto == net::ip_proto_tcp) {
         transition(ctx, e, [&](ct_state s) {
             if (tcp_flags & tcp_rst) {

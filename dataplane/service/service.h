@@ -74,8 +74,10 @@ inline bool conntrack_expired(const pipeline_ctx& ctx, const ct_entry& e) {
     return int32_t(e.expires.load(std::memory_order_relaxed) - ctx.now_s) <= 0;
 }
 
-// A packet of connection `e` seen (`reply`: in the reply direction): TCP state, timeout.
-void conntrack_seen(pipeline_ctx& ctx, ct_entry& e, bool reply, uint8_t proto, uint8_t tcp_flags);
+// A packet of connection `e` (entry `index`) seen (`reply`: in the reply direction): TCP
+// state, timeout, and whether another worker opened it.
+void conntrack_seen(pipeline_ctx& ctx, uint32_t index, ct_entry& e, bool reply, uint8_t proto,
+                    uint8_t tcp_flags);
 // Ends connection `e` now (counted as expired).
 void conntrack_forget(pipeline_ctx& ctx, uint32_t e);
 uint32_t conntrack_timeout(const node_params& p, ct_state s);

@@ -49,6 +49,7 @@ struct node_params {
     uint32_t ct_tcp_fin_timeout = 120;
     uint32_t ct_udp_timeout = 300;
     uint64_t tsc_hz = 1;
+    uint32_t workers = 1;  // dpdk.workers
 };
 
 // The 64 bytes in front of an inner IPv4 packet to one node, as far as they are the same
@@ -214,6 +215,9 @@ struct learned_state {
     std::unique_ptr<learned_mac[]> pod_macs{new learned_mac[pod_capacity]};
     // When we last asked a pod for its MAC: at most once a second.
     std::unique_ptr<std::atomic<uint64_t>[]> pod_last_request{new std::atomic<uint64_t>[pod_capacity]{}};
+    // Moves on every MAC learned, by any worker: a worker holding packets for a MAC
+    // another worker learned retries them at once rather than after their second.
+    std::atomic<uint32_t> learn_epoch{0};
 };
 
 // Fills node.rewrite for packets from this node (`p`) to `node`.

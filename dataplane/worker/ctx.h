@@ -10,6 +10,7 @@
 #include "dataplane/counters.h"
 #include "dataplane/ipv4/frag_ports.h"
 #include "dataplane/tables/tables.h"
+#include "dataplane/worker/queues.h"
 
 namespace twill {
 class service_table;
@@ -38,6 +39,8 @@ struct pipeline_ctx {
     learned_state* learned = nullptr;
     worker_counters* counters = nullptr;
     rte_mempool* pool = nullptr;  // for packets the worker originates (ARP requests)
+    // Every port's queues (dataplane/worker/queues.h); null: one worker, queue 0 of each.
+    const port_layout* layout = nullptr;
 
     // Snapshot of the published tables, taken once per loop iteration.
     const slice_table* slices = nullptr;
@@ -65,7 +68,16 @@ struct pipeline_ctx {
     static constexpr uint16_t park_capacity = 64;
     std::array<parked_packet, park_capacity> parked;
     uint16_t nparked = 0;
+    // A MAC was learned since the parked packets were last looked at: by this worker
+    // (parked_dirty), or by any (learned_state::learn_epoch moved past parked_epoch).
     bool parked_dirty = false;
+    uint32_t parked_epoch = 0;
+
+    // A neighbour's or pod's MAC became known or changed.
+    void mac_learned() {
+        parked_dirty = true;
+        learned->learn_epoch.fetch_add(1, std::memory_order_release);
+    }
 
     // Holds `m` (an IPv4 packet behind its Ethernet header, ready to send but for the
     // MAC); false when parking is off or full, and the caller drops it.

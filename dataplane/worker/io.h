@@ -8,9 +8,9 @@
 
 namespace twill {
 
-// One receive burst from `port`, counted.
-inline uint16_t receive(pipeline_ctx& ctx, uint16_t port, rte_mbuf** pkts) {
-    uint16_t n = rte_eth_rx_burst(port, 0, pkts, burst_size);
+// One receive burst from queue `queue` of `port`, counted.
+inline uint16_t receive(pipeline_ctx& ctx, uint16_t port, uint16_t queue, rte_mbuf** pkts) {
+    uint16_t n = rte_eth_rx_burst(port, queue, pkts, burst_size);
     if (n == 0) {
         return 0;
     }
@@ -35,7 +35,21 @@ inline void flush(pipeline_ctx& ctx) {
         for (uint16_t i = 0; i < q.n; ++i) {
             bytes += q.pkts[i]->pkt_len;
         }
-        uint16_t sent = rte_eth_tx_burst(port, 0, q.pkts.data(), q.n);
+        uint16_t sent;
+        if (ctx.layout == nullptr) {
+            sent = rte_eth_tx_burst(port, 0, q.pkts.data(), q.n);
+        } else {
+            const port_queues& pq = ctx.layout->ports[port];
+            const auto txq = uint16_t(ctx.worker % pq.tx);
+            if (pq.tx >= ctx.layout->workers) [[likely]] {
+                sent = rte_eth_tx_burst(port, txq, q.pkts.data(), q.n);
+            } else {
+                rte_spinlock_t& lock = pq.tx_lock[txq];
+                rte_spinlock_lock(&lock);
+                sent = rte_eth_tx_burst(port, txq, q.pkts.data(), q.n);
+                rte_spinlock_unlock(&lock);
+            }
+        }
         for (uint16_t i = sent; i < q.n; ++i) {
             bytes -= q.pkts[i]->pkt_len;
             rte_pktmbuf_free(q.pkts[i]);

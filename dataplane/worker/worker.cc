@@ -1,6 +1,7 @@
 #include "dataplane/worker/worker.h"
 
 #include <memory>
+#include <vector>
 
 #include <rte_cycles.h>
 #include <rte_ethdev.h>
@@ -18,6 +19,8 @@ int worker_main(void* arg) {
     const worker_args& a = *static_cast<const worker_args*>(arg);
     // The context is large (transmit queues for every port): keep it off the lcore stack.
     auto ctx = std::make_unique<pipeline_ctx>();
+    ctx->worker = a.worker;
+    ctx->layout = a.layout;
     ctx->params = a.params;
     ctx->learned = a.learned;
     ctx->counters = a.counters;
@@ -27,6 +30,25 @@ int worker_main(void* arg) {
 
     rte_rcu_qsbr_thread_register(a.qsbr, a.thread_id);
     rte_rcu_qsbr_thread_online(a.qsbr, a.thread_id);
+
+    // The underlay's and host port's queues this worker polls; a pod port's are looked up
+    // as pods come and go.
+    const port_layout& layout = *a.layout;
+    const uint16_t underlay = a.params->underlay_port;
+    const uint16_t host = a.params->host_port;
+    std::vector<uint16_t> underlay_queues, host_queues;
+    for (uint16_t q = 0; q < layout.ports[underlay].rx; ++q) {
+        if (layout.polls(a.worker, underlay, q)) {
+            underlay_queues.push_back(q);
+        }
+    }
+    for (uint16_t q = 0; a.params->has_host() && q < layout.ports[host].rx; ++q) {
+        if (layout.polls(a.worker, host, q)) {
+            host_queues.push_back(q);
+        }
+    }
+    // Worker 0 alone asks for the MACs of next hops and pods.
+    const bool maintains = a.worker == 0;
 
     const uint64_t maintenance_period = a.params->tsc_hz;
     uint64_t next_maintenance = 0;
@@ -41,20 +63,27 @@ int worker_main(void* arg) {
         ctx->now_tsc = rte_rdtsc();
         ctx->now_s = uint32_t(ctx->now_tsc / a.params->tsc_hz);
 
-        if (uint16_t n = receive(*ctx, a.params->underlay_port, pkts)) {
-            underlay_input(*ctx, pkts, n);
-            flush(*ctx);
+        for (uint16_t q : underlay_queues) {
+            if (uint16_t n = receive(*ctx, underlay, q, pkts)) {
+                underlay_input(*ctx, pkts, n);
+                flush(*ctx);
+            }
         }
-        if (a.params->has_host()) {
-            if (uint16_t n = receive(*ctx, a.params->host_port, pkts)) {
+        for (uint16_t q : host_queues) {
+            if (uint16_t n = receive(*ctx, host, q, pkts)) {
                 host_input(*ctx, pkts, n);
                 flush(*ctx);
             }
         }
         for (const local_pod_entry& pod : ctx->pods->pods()) {
-            if (uint16_t n = receive(*ctx, pod.port_id, pkts)) {
-                pod_input(*ctx, pod.port_id, pkts, n);
-                flush(*ctx);
+            for (uint16_t q = 0, end = layout.ports[pod.port_id].rx; q < end; ++q) {
+                if (!layout.polls(a.worker, pod.port_id, q)) {
+                    continue;
+                }
+                if (uint16_t n = receive(*ctx, pod.port_id, q, pkts)) {
+                    pod_input(*ctx, pod.port_id, pkts, n);
+                    flush(*ctx);
+                }
             }
         }
         if (ctx->nparked != 0) [[unlikely]] {
@@ -65,7 +94,7 @@ int worker_main(void* arg) {
             conntrack_sweep(*ctx, sweep_budget);
             next_sweep = ctx->now_tsc + sweep_period;
         }
-        if (ctx->now_tsc >= next_maintenance) [[unlikely]] {
+        if (maintains && ctx->now_tsc >= next_maintenance) [[unlikely]] {
             bool more = neighbour_maintenance(*ctx);
             flush(*ctx);
             next_maintenance = more ? ctx->now_tsc : ctx->now_tsc + maintenance_period;

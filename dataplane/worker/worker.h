@@ -1,4 +1,5 @@
-// The worker lcore's loop: receive bursts, run the pipeline, transmit, report quiescence.
+// A worker lcore's loop: receive bursts from its queues, run the pipeline, transmit,
+// report quiescence.
 #pragma once
 
 #include <atomic>
@@ -8,6 +9,7 @@
 
 #include "dataplane/counters.h"
 #include "dataplane/tables/tables.h"
+#include "dataplane/worker/queues.h"
 
 namespace twill {
 
@@ -18,7 +20,9 @@ struct worker_args {
     worker_counters* counters = nullptr;
     rte_mempool* pool = nullptr;
     rte_rcu_qsbr* qsbr = nullptr;
-    unsigned thread_id = 0;
+    const port_layout* layout = nullptr;
+    uint32_t worker = 0;     // 0..layout->workers-1
+    unsigned thread_id = 0;  // in qsbr
     const std::atomic<bool>* stop = nullptr;
 };
 

@@ -429,8 +429,22 @@ TEST_CASE("values", "[config]") {
         parse_result ok = parse(base_yaml + "dpdk: {eal: [-l, \"0\"], workers: 1}\n");
         REQUIRE(ok.ok());
         CHECK(ok.cfg.eal == std::vector<std::string>{"-l", "0"});
-        require_only_error(parse(base_yaml + "dpdk: {workers: 2}\n"), "dpdk.workers",
-                           "only 1 worker is supported in this version", 9, 17);
+        CHECK(ok.cfg.workers == 1);
+        CHECK(parse(base_yaml + "dpdk: {workers: 2}\n").cfg.workers == 2);
+        parse_result named = parse(base_yaml + "dpdk: {workerLcores: [2, 1]}\n");
+        REQUIRE(named.ok());
+        CHECK(named.cfg.workers == 2);
+        CHECK(named.cfg.worker_lcores == std::vector<uint32_t>{2, 1});
+        require_only_error(parse(base_yaml + "dpdk: {workers: 17}\n"), "dpdk.workers",
+                           "17 is out of range 1..16", 9, 17);
+        require_only_error(parse(base_yaml + "dpdk: {workers: 0}\n"), "dpdk.workers",
+                           "0 is out of range 1..16", 9, 17);
+        require_only_error(parse(base_yaml + "dpdk: {workers: 3, workerLcores: [1, 2]}\n"),
+                           "dpdk.workerLcores", "names 2 lcores for 3 workers", 9, 34);
+        require_only_error(parse(base_yaml + "dpdk: {workerLcores: [1, 0]}\n"), "dpdk.workerLcores[1]",
+                           "expected an lcore id 1..1023 (0 is the main lcore)", 9, 26);
+        require_only_error(parse(base_yaml + "dpdk: {workerLcores: [1, 1]}\n"), "dpdk.workerLcores[1]",
+                           "lcore 1 is named twice", 9, 26);
         require_only_error(parse(base_yaml + "dpdk: {workers: two}\n"), "dpdk.workers",
                            "'two' is not an integer", 9, 17);
     }

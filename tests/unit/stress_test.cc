@@ -105,10 +105,10 @@ TEST_CASE("stress: thousands of changes while the worker forwards; unchanged des
                          for (uint16_t p = 3; p < RTE_MAX_ETHPORTS; ++p) {
                              if (!(free_ports >> p & 1)) {
                                  free_ports |= uint64_t(1) << p;
-                                 return port_result{true, p, ""};
+                                 return port_result{true, p, {}, ""};
                              }
                          }
-                         return port_result{false, 0, "no port left"};
+                         return port_result{false, 0, {}, "no port left"};
                      },
                      [&](uint16_t p) { free_ports &= ~(uint64_t(1) << p); }};
         node_state state(r.cfg, params, {{"pb1", 1}, {"pb2", 2}}, qsbr, ops);
