@@ -53,8 +53,9 @@ bool policy_publisher::prepare(const desired_state& d, const object_change* chan
         return true;  // the same tables (and policies, named in the slots)
     }
     std::set<pod_key> enforced = enforced_policies(c);
-    std::unique_ptr<policy_table> t =
-        policy_table::build(make_policy_spec(c, cut), gen_ + 1, error);
+    policy_spec spec = make_policy_spec(c, cut);
+    spec.workers = workers_;
+    std::unique_ptr<policy_table> t = policy_table::build(spec, gen_ + 1, error);
     if (t == nullptr) {
         return false;
     }

@@ -26,6 +26,9 @@ std::set<pod_key> enforced_policies(const policy::compiled& c);
 
 class policy_publisher {
 public:
+    // `workers`: the tables keep a set of counters for each.
+    explicit policy_publisher(uint32_t workers = 1) : workers_(workers) {}
+
     // Compiles and builds the table for `d` as `change` (if any) would leave it, before
     // anything is published, so that a failure refuses the change whole; when it compiles
     // to what is in force, nothing is built and the version stays (connections are not
@@ -65,6 +68,7 @@ public:
     std::map<pod_dir_key, pod_totals> pod_counts() const;
 
 private:
+    uint32_t workers_ = 1;
     void fold(const policy_table& t, const policy::compiled& c, std::map<rule_key, uint64_t>& hits,
               std::map<pod_dir_key, pod_totals>& pods) const;
 

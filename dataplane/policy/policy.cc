@@ -11,9 +11,9 @@ using net::tcp_syn;
 
 // One direction of a connection, statelessly: egress of `s` (if isolated) to `d`, and
 // ingress of `d` (if isolated) from `s`, on `proto`/`dport` (host order). On a denial,
-// `slot` is the slot that denied.
-bool allowed(const policy_table& t, const policy_address& s, const policy_address& d, uint8_t proto,
-             uint16_t dport, uint32_t& slot) {
+// `slot` is the slot that denied. The allowing rules are counted in worker `w`'s set.
+bool allowed(const policy_table& t, uint32_t w, const policy_address& s, const policy_address& d,
+             uint8_t proto, uint16_t dport, uint32_t& slot) {
     int32_t e = 0, i = 0;
     if (s.egress_slot != 0 && (e = t.allows_row(s.egress_row, d.peer_class, proto, dport)) < 0) {
         slot = s.egress_slot;
@@ -24,10 +24,10 @@ bool allowed(const policy_table& t, const policy_address& s, const policy_addres
         return false;
     }
     if (s.egress_slot != 0) {
-        t.count_rule(e);
+        t.count_rule(w, e);
     }
     if (d.ingress_slot != 0) {
-        t.count_rule(i);
+        t.count_rule(w, i);
     }
     return true;
 }
@@ -67,7 +67,8 @@ bool node_address(const node_params& p, ip4_addr a) {
 // The original direction of a tracked connection as the policy judges it: from the
 // client (or the masquerade address) to the backend. A pod and itself (hairpin), a pod
 // and its own node (masqueraded clients among them): allowed.
-bool connection_allowed(const node_params& p, const policy_table& t, const ct_entry& e, uint32_t& slot) {
+bool connection_allowed(const node_params& p, const policy_table& t, uint32_t w, const ct_entry& e,
+                        uint32_t& slot) {
     const ip4_addr client{net::bswap(e.reply.dst)}, backend{net::bswap(e.reply.src)};
     if (client == backend || e.orig.src == e.reply.src || node_address(p, client) ||
         node_address(p, backend)) {
@@ -78,16 +79,16 @@ bool connection_allowed(const node_params& p, const policy_table& t, const ct_en
     if ((s.egress_slot | d.ingress_slot) == 0) {
         return true;
     }
-    return allowed(t, s, d, e.orig.proto, net::bswap(e.reply.sport), slot);
+    return allowed(t, w, s, d, e.orig.proto, net::bswap(e.reply.sport), slot);
 }
 
 void deny(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m, uint32_t slot) {
-    t.count_denied(slot);
+    t.count_denied(ctx.worker, slot);
     ctx.drop_packet(m, drop::policy_denied);
 }
 
 void cut(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m, uint32_t entry, uint32_t slot) {
-    t.count_cut(slot);
+    t.count_cut(ctx.worker, slot);
     conntrack_forget(ctx, entry);
     ctx.drop_packet(m, drop::policy_cut);
 }
@@ -100,12 +101,12 @@ bool service_connection(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m) {
         return true;
     }
     uint32_t slot = 0;
-    if (connection_allowed(*ctx.params, t, e, slot)) {
+    if (connection_allowed(*ctx.params, t, ctx.worker, e, slot)) {
         e.policy_gen = t.gen();
         return true;
     }
     if (ctx.svc_new) {  // a new connection, never allowed: not kept
-        t.count_denied(slot);
+        t.count_denied(ctx.worker, slot);
         conntrack_forget(ctx, entry);
         ctx.drop_packet(m, drop::policy_denied);
         return false;
@@ -122,7 +123,7 @@ bool service_connection(pipeline_ctx& ctx, const policy_table& t, rte_mbuf* m) {
 
 bool policy_allows(const policy_table& t, ip4_addr src, ip4_addr dst, uint8_t proto, uint16_t dport) {
     uint32_t slot;
-    return allowed(t, t.info(src), t.info(dst), proto, dport, slot);
+    return allowed(t, 0, t.info(src), t.info(dst), proto, dport, slot);
 }
 
 bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t header_len,
@@ -184,7 +185,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
     int8_t verdict = -1;
     auto ok = [&]() {
         if (verdict < 0) {
-            verdict = !forward || allowed(t, si, di, proto, net::bswap(k.dport), slot);
+            verdict = !forward || allowed(t, ctx.worker, si, di, proto, net::bswap(k.dport), slot);
         }
         return verdict == 1;
     };
@@ -220,7 +221,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
             conntrack_forget(ctx, h.entry);  // timed out (not swept yet), or a new SYN on a closed tuple
         } else if (e.policy_gen == t.gen()) {
             // Judged under this version: its opening direction was allowed (or kept).
-            conntrack_seen(ctx, e, h.reply, proto, flags);
+            conntrack_seen(ctx, h.entry, e, h.reply, proto, flags);
             return pass();
         } else {
             bool keep = true;
@@ -230,14 +231,14 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
                 // The policy changed since the connection was last judged.
                 const policy_address& os = t.info(ip4_addr{net::bswap(e.orig.src)});
                 const policy_address& od = t.info(ip4_addr{net::bswap(e.orig.dst)});
-                keep = allowed(t, os, od, proto, net::bswap(e.orig.dport), slot);
+                keep = allowed(t, ctx.worker, os, od, proto, net::bswap(e.orig.dport), slot);
             }
             if (!keep && t.cut_established()) {
                 cut(ctx, t, m, h.entry, slot);
                 return false;
             }
             e.policy_gen = t.gen();
-            conntrack_seen(ctx, e, h.reply, proto, flags);
+            conntrack_seen(ctx, h.entry, e, h.reply, proto, flags);
             return pass();
         }
     }
@@ -250,7 +251,7 @@ bool policy_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t he
         const uint16_t sport = net::bswap(k.sport), dport = net::bswap(k.dport);
         uint32_t other = 0;
         if (proto != net::ip_proto_tcp || (flags & (tcp_syn | tcp_rst)) != 0 || sport >= dport ||
-            !allowed(t, di, si, proto, sport, other)) {
+            !allowed(t, ctx.worker, di, si, proto, sport, other)) {
             deny(ctx, t, m, slot);
             return false;
         }

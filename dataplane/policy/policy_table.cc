@@ -204,9 +204,13 @@ std::unique_ptr<policy_table> policy_table::build(const policy_spec& spec, uint3
         t->matrix_.clear();
         t->matrix_.shrink_to_fit();
     }
-    t->rule_hits_.reset(new std::atomic<uint64_t>[std::max<uint32_t>(spec.rules, 1)]());
-    t->slot_denied_.reset(new std::atomic<uint64_t>[spec.slots]());
-    t->slot_cut_.reset(new std::atomic<uint64_t>[spec.slots]());
+    t->workers_ = std::max<uint32_t>(spec.workers, 1);
+    auto stride = [](uint32_t n) { return (std::max<uint32_t>(n, 1) + 7) & ~7u; };
+    t->rules_stride_ = stride(spec.rules);
+    t->slots_stride_ = stride(spec.slots);
+    t->rule_hits_.reset(new std::atomic<uint64_t>[size_t(t->workers_) * t->rules_stride_]());
+    t->slot_denied_.reset(new std::atomic<uint64_t>[size_t(t->workers_) * t->slots_stride_]());
+    t->slot_cut_.reset(new std::atomic<uint64_t>[size_t(t->workers_) * t->slots_stride_]());
     return t;
 }
 

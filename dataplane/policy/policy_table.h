@@ -52,6 +52,7 @@ struct policy_spec {
     uint32_t slots = 1;    // slot 0 included
     uint32_t classes = 1;  // peer classes, class 0 included
     bool cut_established = true;
+    uint32_t workers = 1;  // counters are kept per worker
 };
 
 class policy_table {
@@ -95,14 +96,17 @@ public:
         return denied;
     }
 
-    // Counters: written by the worker (one worker per table today: issue 8 will need one
-    // set per worker), summed by the control thread when the table is listed or replaced.
-    void count_rule(int32_t rule) const { bump(rule_hits_[uint32_t(rule)]); }
-    void count_denied(uint32_t slot) const { bump(slot_denied_[slot]); }
-    void count_cut(uint32_t slot) const { bump(slot_cut_[slot]); }
-    uint64_t rule_hits(uint32_t rule) const { return rule_hits_[rule].load(std::memory_order_relaxed); }
-    uint64_t slot_denied(uint32_t slot) const { return slot_denied_[slot].load(std::memory_order_relaxed); }
-    uint64_t slot_cut(uint32_t slot) const { return slot_cut_[slot].load(std::memory_order_relaxed); }
+    // Counters: one set per worker, each written by its worker alone (plain adds, no
+    // shared cache line between workers), summed when the control thread reads them.
+    void count_rule(uint32_t w, int32_t rule) const {
+        bump(rule_hits_[w * rules_stride_ + uint32_t(rule)]);
+    }
+    void count_denied(uint32_t w, uint32_t slot) const { bump(slot_denied_[w * slots_stride_ + slot]); }
+    void count_cut(uint32_t w, uint32_t slot) const { bump(slot_cut_[w * slots_stride_ + slot]); }
+    uint64_t rule_hits(uint32_t rule) const { return sum(rule_hits_.get(), rules_stride_, rule); }
+    uint64_t slot_denied(uint32_t slot) const { return sum(slot_denied_.get(), slots_stride_, slot); }
+    uint64_t slot_cut(uint32_t slot) const { return sum(slot_cut_.get(), slots_stride_, slot); }
+    uint32_t workers() const { return workers_; }
     uint32_t rules() const { return rules_; }
     uint32_t slots() const { return slots_; }
 
@@ -129,9 +133,20 @@ private:
     static void bump(std::atomic<uint64_t>& c) {
         c.store(c.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
+    uint64_t sum(const std::atomic<uint64_t>* c, uint32_t stride, uint32_t i) const {
+        uint64_t n = 0;
+        for (uint32_t w = 0; w < workers_; ++w) {
+            n += c[w * stride + i].load(std::memory_order_relaxed);
+        }
+        return n;
+    }
 
     uint32_t gen_ = 0;
     bool cut_ = true;
+    uint32_t workers_ = 1;
+    // Each worker's counters start on a cache line of their own.
+    uint32_t rules_stride_ = 8;
+    uint32_t slots_stride_ = 8;
     uint32_t rules_ = 0;
     uint32_t slots_ = 1;
     rte_lpm* lpm_ = nullptr;

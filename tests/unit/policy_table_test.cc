@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <string>
+#include <thread>
 
 #include "dataplane/policy/policy.h"
 #include "dataplane/policy/policy_table.h"
@@ -89,6 +90,38 @@ TEST_CASE("policy table: shadowed ranges left out, the first match still counted
     CHECK_FALSE(policy_allows(*t, ip4_addr::from_octets(10, 0, 0, 3), pod, tcp, 80));
     CHECK(t->rule_hits(3) == 1);  // the shadowing rule is the one that allowed it
     CHECK(t->rule_hits(1) == 0);
+}
+
+TEST_CASE("policy table: each worker counts in its own set, the reader sums them", "[policy]") {
+    std::string error;
+    policy_spec spec = many_lists(4, 9);
+    spec.workers = 3;
+    auto t = policy_table::build(spec, 1, error);
+    REQUIRE(t != nullptr);
+    CHECK(t->workers() == 3);
+    // Two threads adding to one rule at once lose nothing: each has its own counter.
+    std::thread a([&] {
+        for (int i = 0; i < 100000; ++i) {
+            t->count_rule(0, 8);
+            t->count_denied(0, 1);
+        }
+    });
+    std::thread b([&] {
+        for (int i = 0; i < 100000; ++i) {
+            t->count_rule(1, 8);
+            t->count_cut(1, 1);
+        }
+    });
+    a.join();
+    b.join();
+    t->count_rule(2, 8);
+    t->count_rule(2, 0);
+    CHECK(t->rule_hits(8) == 200001);
+    CHECK(t->rule_hits(0) == 1);
+    CHECK(t->rule_hits(7) == 0);
+    CHECK(t->slot_denied(1) == 100000);
+    CHECK(t->slot_cut(1) == 100000);
+    CHECK(t->slot_denied(0) == 0);
 }
 
 TEST_CASE("policy table: a spec that indexes outside its tables is refused", "[policy]") {
