@@ -63,6 +63,9 @@ void vxlan_decap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* ip, uint32
     const uint32_t inner_off = l4 + udp_vxlan;
     const uint32_t inner_len = udp_len - udp_vxlan;
     rte_pktmbuf_adj(m, uint16_t(inner_off));
+    // The port's hash and checksum verdicts were about the outer headers.
+    m->ol_flags &=
+        ~(RTE_MBUF_F_RX_RSS_HASH | RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
     trim_to(m, inner_len);
     ctx.counters->decapsulated.add();
     overlay_input(ctx, m, outer_tos);

@@ -20,7 +20,13 @@ void vxlan_encap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* inner_ip,
         return;
     }
     const vxlan_rewrite& rw = node.rewrite;
-    const uint16_t sport = vxlan_source_port(flow_hash(inner_ip, header_len, total_len));
+    // The source port spreads flows over the receiving node's queues: from the hash the
+    // receiving port computed over the inner packet when it gave one, as Linux takes
+    // skb->hash, else from our own.
+    const uint32_t hash = (m->ol_flags & RTE_MBUF_F_RX_RSS_HASH)
+                              ? m->hash.rss
+                              : flow_hash(inner_ip, header_len, total_len);
+    const uint16_t sport = vxlan_source_port(hash);
     const uint8_t tos = outer_tos(inner_ip->tos);
     const uint16_t udp_len = uint16_t(total_len + sizeof(net::eth_hdr) + sizeof(net::udp_hdr) +
                                       sizeof(net::vxlan_hdr));
@@ -31,9 +37,12 @@ void vxlan_encap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* inner_ip,
     // inner frame only the transport part is summed from memory: the Ethernet header is
     // the rewrite's, and a valid IPv4 header sums to zero, before and after the TTL
     // decrement alike.
+    // A port that offloads the checksums is handed the pseudo-header's sum instead, and
+    // puts the same bytes on the wire.
+    const bool offload = ctx.layout != nullptr && ctx.layout->ports[p.underlay_port].tx_cksum;
     const bool contiguous = m->nb_segs == 1;
     uint32_t payload = 0;
-    if (contiguous) [[likely]] {
+    if (contiguous && !offload) [[likely]] {
         const auto* l4 = reinterpret_cast<const uint8_t*>(inner_ip) + header_len;
         payload = net::bswap(net::checksum_fold(net::checksum_add(0, l4, total_len - header_len)));
     }
@@ -50,9 +59,20 @@ void vxlan_encap(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* inner_ip,
     outer->ip.tos = tos;
     outer->ip.total_length.set(ip_len);
     outer->ip.id.set(id);
-    outer->ip.checksum = net::bswap(uint16_t(~net::fold16(rw.ip_sum + tos + ip_len + id)));
     outer->udp.src_port.set(sport);
     outer->udp.length.set(udp_len);
+    if (offload) {
+        m->l2_len = sizeof(net::eth_hdr);
+        m->l3_len = sizeof(net::ipv4_hdr);
+        m->ol_flags |= RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+        outer->ip.checksum = 0;
+        outer->udp.checksum = net::checksum_fold(
+            net::pseudo_header_sum(outer->ip.src.raw, outer->ip.dst.raw, net::ip_proto_udp, udp_len));
+        ctx.counters->encapsulated.add();
+        ctx.send(p.underlay_port, m);
+        return;
+    }
+    outer->ip.checksum = net::bswap(uint16_t(~net::fold16(rw.ip_sum + tos + ip_len + id)));
     if (contiguous) [[likely]] {
         uint16_t c = uint16_t(~net::fold16(rw.udp_sum + 2u * udp_len + sport + payload));
         outer->udp.checksum = net::bswap(c == 0 ? uint16_t(0xffff) : c);
