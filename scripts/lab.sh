@@ -16,7 +16,9 @@
 # Environment: TWILLD_ARGS (extra twilld arguments, e.g. --watch),
 # TWILL_LAB_PREFIX (namespace prefix, default "twl"), TWILLD (binary,
 # default build/control/twilld, relative to the repository root), TWILL_LAB_CONFIG
-# (default config/lab-twill.yaml). twilld's output goes to .lab/twilld.log.
+# (default config/lab-twill.yaml), TWILL_LAB_WORKERS (run twilld with that many workers:
+# its config's dpdk.workers, and as many af_packet queue pairs on the underlay port).
+# twilld's output goes to .lab/twilld.log.
 # To check the lab and its tests without twilld, let the kernel stand in for it:
 #   TWILLD=tests/lab/kernel-twilld.sh scripts/lab.sh test
 #
@@ -95,9 +97,26 @@ start_twilld() {
   fi
   mkdir -p "$LAB_STATE"
   : >"$LAB_LOG"
+  local config=$LAB_CONFIG workers=${TWILL_LAB_WORKERS:-}
+  if [[ -n $workers && $workers != 1 ]]; then
+    # The same node with N workers; af_packet gives a port N queues by its qpairs devarg
+    # (its fanout spreads flows over them as RSS would).
+    # A test's own copy (in .lab, which it rewrites and reloads) changes in place; a
+    # config of the repository is copied first.
+    [[ $LAB_CONFIG == "$LAB_STATE"/* ]] || config="$LAB_STATE/twilld-$workers-workers.yaml"
+    sed -e "s/^\(  workers:\) *[0-9]*/\1 $workers/" \
+        -e "/qpairs=/!s/^\(  underlay: net_af_packet[^ ]*\)/\1,qpairs=$workers/" \
+        "$LAB_CONFIG" >"$LAB_STATE/.workers.yaml"
+    mv "$LAB_STATE/.workers.yaml" "$config"
+    if ! grep -q "^  workers: $workers" "$config" || ! grep -q "qpairs=$workers" "$config"; then
+      lab_err "TWILL_LAB_WORKERS=$workers: $LAB_CONFIG has no 'workers:' or af_packet underlay line to change"
+      return 1
+    fi
+    lab_say "twilld with $workers workers ($config)"
+  fi
   # `ip netns exec` and setsid exec in place: $! is twilld's PID.
   # shellcheck disable=SC2086  # TWILLD_ARGS: extra arguments, split on spaces
-  setsid ip netns exec "$NS_B" "$TWILLD" --config "$LAB_CONFIG" --socket "$LAB_SOCKET" ${TWILLD_ARGS:-} \
+  setsid ip netns exec "$NS_B" "$TWILLD" --config "$config" --socket "$LAB_SOCKET" ${TWILLD_ARGS:-} \
     </dev/null >>"$LAB_LOG" 2>&1 &
   local pid=$!
   echo "$pid" >"$LAB_PIDFILE"
