@@ -6,6 +6,9 @@
 
 #include <stdexcept>
 
+#include "dataplane/net/checksum.h"
+#include "dataplane/net/headers.h"
+
 namespace twill::test {
 
 const char* const default_node_yaml = R"(
@@ -69,11 +72,53 @@ void test_node::snapshot() {
     ctx_.ct = state_->published().ct;
 }
 
+void test_node::offload_checksums() {
+    layout_ = std::make_unique<port_layout>();
+    layout_->ports[underlay_port].tx_cksum = true;
+    ctx_.layout = layout_.get();
+}
+
+namespace {
+
+// A NIC's IPv4 and UDP checksum offload: the IPv4 checksum over the header, the UDP one
+// over the datagram starting from the sum the sender left in its checksum field.
+void nic_checksums(rte_mbuf* m) {
+    auto* p = rte_pktmbuf_mtod(m, uint8_t*);
+    auto* ip = reinterpret_cast<net::ipv4_hdr*>(p + m->l2_len);
+    if (m->ol_flags & RTE_MBUF_F_TX_IP_CKSUM) {
+        ip->checksum = 0;
+        ip->checksum = uint16_t(~net::raw_checksum(ip, m->l3_len));
+    }
+    if ((m->ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_UDP_CKSUM) {
+        auto* udp = reinterpret_cast<net::udp_hdr*>(p + m->l2_len + m->l3_len);
+        const uint16_t c = uint16_t(~net::raw_checksum(udp, udp->length.get()));
+        udp->checksum = c == 0 ? 0xffff : c;
+    }
+}
+
+}  // namespace
+
+std::vector<out_frame> test_node::pod_with_hash(uint16_t port, const std::vector<uint8_t>& frame,
+                                                uint32_t hash) {
+    rte_mbuf* m = to_mbuf(frame);
+    m->hash.rss = hash;
+    m->ol_flags |= RTE_MBUF_F_RX_RSS_HASH;
+    pod_input(ctx_, port, &m, 1);
+    return collect();
+}
+
 std::vector<out_frame> test_node::collect() {
     std::vector<out_frame> out;
     for (uint16_t port = 0; port < RTE_MAX_ETHPORTS; ++port) {
         tx_queue& q = ctx_.tx[port];
         for (uint16_t i = 0; i < q.n; ++i) {
+            if (q.pkts[i]->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK)) {
+                if (layout_ == nullptr) {  // asked of a port that does not offer it
+                    throw std::logic_error("checksum offload requested without the port's offer");
+                }
+                nic_checksums(q.pkts[i]);
+                ++offloaded_;
+            }
             out.push_back({port, from_mbuf(q.pkts[i])});
             rte_pktmbuf_free(q.pkts[i]);
         }

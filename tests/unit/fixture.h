@@ -73,6 +73,14 @@ public:
     node_state& state() { return *state_; }
     // Takes a new snapshot of the published tables, as the worker does every loop.
     void snapshot();
+    // The underlay port offloads the outer checksums (port_queues::tx_cksum); what the
+    // pipeline hands it with checksum requests is finished here as a NIC would, from the
+    // pseudo-header sum in the UDP checksum field, and counted.
+    void offload_checksums();
+    uint32_t offloaded() const { return offloaded_; }
+    // A frame from a pod port whose receive hash (RTE_MBUF_F_RX_RSS_HASH) is `hash`.
+    std::vector<out_frame> pod_with_hash(uint16_t port, const std::vector<uint8_t>& frame,
+                                         uint32_t hash);
 
 private:
     std::vector<out_frame> collect();
@@ -82,6 +90,8 @@ private:
     std::unique_ptr<node_state> state_;
     worker_counters counters_;
     pipeline_ctx ctx_;
+    std::unique_ptr<port_layout> layout_;
+    uint32_t offloaded_ = 0;
 };
 
 }  // namespace twill::test

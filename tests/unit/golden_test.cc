@@ -11,6 +11,7 @@
 #include <rte_ip.h>
 
 #include "dataplane/net/headers.h"
+#include "dataplane/vxlan/vxlan.h"
 #include "tests/unit/fixture.h"
 
 using namespace twill;
@@ -92,6 +93,54 @@ TEST_CASE("encapsulation matches the Linux kernel's flannel.1 byte for byte", "[
         CHECK(got == want);
     }
     CHECK(node.total_drops() == 0);
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+// A port that offloads the outer checksums gets the same bytes onto the wire as software
+// would have written (its NIC emulated by the fixture), and the inner ones are untouched.
+TEST_CASE("encapsulation with checksum offload puts the same bytes on the wire", "[golden][encap]") {
+    auto pod_tx = read_pcap(std::string(TWILL_TEST_DATA) + "/kernel_pod_tx.pcap");
+    test_node soft(kernel_a_as_twill, kernel_a_mac), offload(kernel_a_as_twill, kernel_a_mac);
+    offload.offload_checksums();
+    for (test_node* n : {&soft, &offload}) {
+        n->learn_neighbour(ip4("198.18.0.2"), underlay_mac);
+        n->params().gateway_mac = reinterpret_cast<const net::eth_hdr*>(pod_tx[0].data())->dst;
+    }
+    for (size_t i = 0; i < pod_tx.size(); ++i) {
+        INFO(what[i]);
+        auto want = soft.pod(1, pod_tx[i]);
+        auto got = offload.pod(1, pod_tx[i]);
+        REQUIRE(want.size() == 1);
+        REQUIRE(got.size() == 1);
+        INFO(hex_diff(got[0].bytes, want[0].bytes));
+        CHECK(got[0].bytes == want[0].bytes);
+    }
+    CHECK(soft.offloaded() == 0);
+    CHECK(offload.offloaded() == pod_tx.size());
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
+// The source port comes from the hash the receiving port gave, when it gave one: one
+// flow keeps one port, and the hash spreads flows over the range.
+TEST_CASE("encapsulation takes the source port from the port's receive hash", "[encap]") {
+    auto pod_tx = read_pcap(std::string(TWILL_TEST_DATA) + "/kernel_pod_tx.pcap");
+    test_node node(kernel_a_as_twill, kernel_a_mac);
+    node.learn_neighbour(ip4("198.18.0.2"), underlay_mac);
+    node.params().gateway_mac = reinterpret_cast<const net::eth_hdr*>(pod_tx[0].data())->dst;
+    auto sport = [](const out_frame& f) {
+        return reinterpret_cast<const net::udp_hdr*>(f.bytes.data() + 34)->src_port.get();
+    };
+    for (uint32_t hash : {0u, 0x12345678u, 0xffffffffu}) {
+        auto out = node.pod_with_hash(1, pod_tx[0], hash);
+        REQUIRE(out.size() == 1);
+        CHECK(sport(out[0]) == vxlan_source_port(hash));
+        const auto* ip = reinterpret_cast<const rte_ipv4_hdr*>(out[0].bytes.data() + 14);
+        CHECK(rte_ipv4_udptcp_cksum_verify(ip, out[0].bytes.data() + 34) == 0);
+    }
+    // Without a hash, twill's own over the inner flow: the same for every packet of it.
+    auto plain = node.pod(1, pod_tx[0]);
+    REQUIRE(plain.size() == 1);
+    CHECK(sport(plain[0]) == sport(node.pod(1, pod_tx[0]).at(0)));
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
