@@ -107,8 +107,8 @@ json get_services(const node_state& state) {
                 backends.push_back({{"address", endpoint(b.ip, b.port)},
                                     {"weight", bs.weight.load(std::memory_order_relaxed)},
                                     {"local", b.local},
-                                    {"activeConn", std::max(0, bs.active.load(std::memory_order_relaxed))},
-                                    {"inActConn", std::max(0, bs.inactive.load(std::memory_order_relaxed))}});
+                                    {"activeConn", std::max(0, table.active(b.state))},
+                                    {"inActConn", std::max(0, table.inactive(b.state))}});
             }
             json fe = {{"protocol", proto_name(e->proto)},
                        {"address", endpoint(e->vip, e->port)},

@@ -17,7 +17,7 @@ node_state::node_state(const config::node_file& cfg, const node_params& params,
       learned_(std::make_unique<learned_state>()),
       slices_(std::make_unique<slice_table>(cfg.cluster_cidr, cfg.node.pod_cidr.len,
                                             learned_state::neighbour_capacity)),
-      services_(std::make_unique<service_table>()),
+      services_(std::make_unique<service_table>(params.workers)),
       policy_(params.workers),
       conntrack_(std::make_unique<conntrack>(cfg.conntrack.capacity, params.workers)),
       publisher_(params_, *services_) {

@@ -85,8 +85,7 @@ uint32_t service_publisher::take_backend_slot() {
         uint32_t s = free_backends_.back();
         free_backends_.pop_back();
         // A worker that read the old generation may have counted into it late.
-        table_.backend(s).active.store(0, std::memory_order_relaxed);
-        table_.backend(s).inactive.store(0, std::memory_order_relaxed);
+        table_.reset_counts(s);
         return s;
     }
     return next_backend_++;
@@ -179,7 +178,7 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
                 if (slot == no_index) {
                     continue;
                 }
-                table_.rr_next(slot).store(0, std::memory_order_relaxed);
+                table_.reset_rr(slot);
             }
             frontends.emplace(f.key, slot);
             auto e = std::make_unique<service_entry>();
@@ -261,10 +260,8 @@ void service_publisher::publish(const pod_key& key, const desired_state& desired
 
 void service_publisher::after_grace() {
     for (uint32_t slot : ended_backends_) {
-        backend_state& b = table_.backend(slot);
         table_.end_backend(slot);
-        b.active.store(0, std::memory_order_relaxed);
-        b.inactive.store(0, std::memory_order_relaxed);
+        table_.reset_counts(slot);
         free_backends_.push_back(slot);
         --backends_used_;
     }

@@ -207,7 +207,7 @@ void host_frame(pipeline_ctx& ctx, rte_mbuf* m) {
     }
     // The kernel answering on the underlay for a hostNetwork endpoint: the reply of a
     // node-port connection, which goes back out from the node port.
-    if (type == net::ether_type_ipv4 && ctx.ct->size() != 0) {
+    if (type == net::ether_type_ipv4 && !ctx.ct->empty()) {
         uint32_t header_len, total_len;
         net::ipv4_hdr* ip = accept_ipv4(ctx, m, header_len, total_len);
         if (ip == nullptr) [[unlikely]] {

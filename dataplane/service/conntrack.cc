@@ -102,7 +102,14 @@ bool conntrack::insert(uint32_t e) {
         return false;
     }
     part& p = parts_[owner(e)];
-    p.live.store(p.live.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    const uint32_t live = p.live.load(std::memory_order_relaxed) + 1;
+    p.live.store(live, std::memory_order_relaxed);
+    if (live == 1) {
+        shared_.nonempty.fetch_add(1, std::memory_order_relaxed);
+    }
+    if (live == p.count) {
+        shared_.full.fetch_add(1, std::memory_order_relaxed);
+    }
     return true;
 }
 
@@ -121,7 +128,14 @@ void conntrack::free_entry(uint32_t e) {
     write_end(ent);
     part& p = parts_[owner(e)];
     p.free[p.nfree++] = e;
-    p.live.store(p.live.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+    const uint32_t live = p.live.load(std::memory_order_relaxed);
+    p.live.store(live - 1, std::memory_order_relaxed);
+    if (live == p.count) {
+        shared_.full.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (live == 1) {
+        shared_.nonempty.fetch_sub(1, std::memory_order_relaxed);
+    }
 }
 
 }  // namespace twill

@@ -155,16 +155,13 @@ public:
         }
         return n;
     }
-    // Whether worker `w`'s range has no free entry; whether any has none.
+    // Whether no connection is tracked: read on every packet, so kept as a count of the
+    // ranges in use that changes only when a range empties or stops being empty (a sum of
+    // the live counts would read lines every inserting worker writes).
+    bool empty() const { return shared_.nonempty.load(std::memory_order_relaxed) == 0; }
+    // Whether worker `w`'s range has no free entry; whether any has none (kept the same way).
     bool full(uint32_t w) const { return parts_[w].nfree == 0; }
-    bool any_full() const {
-        for (uint32_t w = 0; w < workers_; ++w) {
-            if (parts_[w].live.load(std::memory_order_relaxed) == parts_[w].count) {
-                return true;
-            }
-        }
-        return false;
-    }
+    bool any_full() const { return shared_.full.load(std::memory_order_relaxed) != 0; }
     // The worker whose range holds entry `e`.
     uint32_t owner(uint32_t e) const { return workers_ == 1 ? 0 : e / part_size_; }
 
@@ -320,6 +317,12 @@ private:
     void unindex(uint32_t e, ct_state s);
     void free_entry(uint32_t e);
 
+    // Ranges in use and ranges full; each range's owner moves them when its own changes.
+    struct alignas(64) range_counts {
+        std::atomic<uint32_t> nonempty{0};
+        std::atomic<uint32_t> full{0};
+    };
+    range_counts shared_;
     uint32_t capacity_;
     uint32_t workers_;
     uint32_t part_size_;

@@ -117,12 +117,14 @@ void account(const pipeline_ctx& ctx, const ct_entry& e, ct_state s, int32_t del
     if (s == ct_state::affinity || (e.flags & ct_entry::policy_only)) {
         return;
     }
-    backend_state& b = ctx.services->backend(e.backend);
+    const backend_state& b = ctx.services->backend(e.backend);
     if (uint16_t(b.gen.load(std::memory_order_relaxed)) != e.backend_gen) {
         return;  // the slot went to another backend
     }
-    std::atomic<int32_t>& n = s == ct_state::established ? b.active : b.inactive;
-    n.fetch_add(delta, std::memory_order_relaxed);
+    // This worker's own count: no other writes it.
+    conn_counts& c = ctx.services->counts(ctx.worker, e.backend);
+    std::atomic<int32_t>& n = s == ct_state::established ? c.active : c.inactive;
+    n.store(n.load(std::memory_order_relaxed) + delta, std::memory_order_relaxed);
 }
 
 // Ends a connection (unless another worker just did).
@@ -283,9 +285,9 @@ int pick(const pipeline_ctx& ctx, const service_entry& svc, const flow_key& k, b
             int64_t best = INT64_MAX;
             i = 0;
             for (size_t j = 0; j < n; ++j) {
-                const backend_state& b = ctx.services->backend(svc.backends[svc.schedule[j]].state);
-                const int64_t cost = int64_t(b.active.load(std::memory_order_relaxed)) * 256 +
-                                     b.inactive.load(std::memory_order_relaxed);
+                const uint32_t slot = svc.backends[svc.schedule[j]].state;
+                const int64_t cost = int64_t(ctx.services->active(slot)) * 256 +
+                                     ctx.services->inactive(slot);
                 if (cost < best) {
                     best = cost;
                     i = uint32_t(j);
@@ -298,7 +300,7 @@ int pick(const pipeline_ctx& ctx, const service_entry& svc, const flow_key& k, b
                 i = source_hash(k, true) % n;
                 break;
             }
-            std::atomic<uint32_t>& next = ctx.services->rr_next(svc.slot);
+            std::atomic<uint32_t>& next = ctx.services->rr_next(ctx.worker, svc.slot);
             i = next.load(std::memory_order_relaxed);
             if (i >= n) {
                 i = 0;
@@ -522,7 +524,7 @@ svc_verdict later_fragment(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip) {
         return svc_verdict::pass;  // its datagram was not seen: untranslated, as it came
     }
     const flow_key k{ip->src.raw, ip->dst.raw, fp.sport, fp.dport, ip->proto, flow_key::connection, 0};
-    const conntrack::hit h = ctx.ct->size() != 0 ? ctx.ct->find(k) : conntrack::hit{};
+    const conntrack::hit h = !ctx.ct->empty() ? ctx.ct->find(k) : conntrack::hit{};
     if (h.entry == conntrack::no_entry) {
         // The first fragment went to a frontend but was not tracked (dropped, or let
         // through untracked by a full table): the rest cannot follow it.
@@ -588,7 +590,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
         if (ip->is_fragment() && total_len >= header_len + 4) {
             uint16_t dport;
             std::memcpy(&dport, l4p + 2, 2);
-            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr || ctx.ct->size() != 0) {
+            if (ctx.services->lookup(ip->dst.raw, proto, dport) != nullptr || !ctx.ct->empty()) {
                 ctx.drop_packet(m, drop::service_fragment);
                 return svc_verdict::consumed;
             }
@@ -614,7 +616,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
         return svc_verdict::pass;
     }
     conntrack& ct = *ctx.ct;
-    if (ct.size() != 0) {
+    if (!ct.empty()) {
         conntrack::hit h = ct.find(k, hash_flow(k));
         if (h.entry != conntrack::no_entry && (ct.entry(h.entry).flags & ct_entry::policy_only)) {
             // NetworkPolicy's, not translated; unless its destination has become a

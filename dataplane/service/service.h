@@ -34,7 +34,7 @@ enum class svc_verdict : uint8_t {
 
 // Whether the stage has anything to do: a frontend, or a connection to translate.
 inline bool services_active(const pipeline_ctx& ctx) {
-    return !ctx.services->empty() || ctx.ct->size() != 0;
+    return !ctx.services->empty() || !ctx.ct->empty();
 }
 
 // A couple of packets ahead of service_input: when the frame carries a TCP, UDP or SCTP
@@ -43,7 +43,7 @@ inline bool services_active(const pipeline_ctx& ctx) {
 // the line of the connection index its lookup starts at, so the lookup does not wait for
 // memory.
 inline void service_lookahead(const pipeline_ctx& ctx, const rte_mbuf* m, uint32_t ip_off, bool tracked) {
-    if (ctx.ct->size() == 0 || m->data_len < ip_off + 24) {
+    if (ctx.ct->empty() || m->data_len < ip_off + 24) {
         return;
     }
     const uint8_t* ip = rte_pktmbuf_mtod_offset(m, const uint8_t*, ip_off);

@@ -2,16 +2,43 @@
 
 namespace twill {
 
-service_table::service_table()
+service_table::service_table(uint32_t workers)
     : entries_(frontend_capacity),
       backends_(backend_capacity),
-      rr_(frontend_capacity),
       map_owner_(std::make_unique<frontend_map>(1024)),
       map_(map_owner_.get()),
       reverse_owner_(std::make_unique<frontend_map>(1024)),
       reverse_(reverse_owner_.get()),
       filter_owner_(std::make_unique<key_filter>(1u << 16)),
-      filter_(filter_owner_.get()) {}
+      filter_(filter_owner_.get()) {
+    for (uint32_t w = 0; w < std::max<uint32_t>(workers, 1); ++w) {
+        counts_.emplace_back(backend_capacity);
+        rr_.emplace_back(frontend_capacity);
+    }
+}
+
+int32_t service_table::active(uint32_t slot) const {
+    int32_t n = 0;
+    for (const auto& c : counts_) {
+        n += c[slot].active.load(std::memory_order_relaxed);
+    }
+    return n;
+}
+
+int32_t service_table::inactive(uint32_t slot) const {
+    int32_t n = 0;
+    for (const auto& c : counts_) {
+        n += c[slot].inactive.load(std::memory_order_relaxed);
+    }
+    return n;
+}
+
+void service_table::reset_counts(uint32_t slot) {
+    for (auto& c : counts_) {
+        c[slot].active.store(0, std::memory_order_relaxed);
+        c[slot].inactive.store(0, std::memory_order_relaxed);
+    }
+}
 
 service_table::~service_table() {
     for (uint32_t i = 0; i < frontend_capacity; ++i) {

@@ -61,6 +61,13 @@ struct service_entry {
 struct backend_state {
     std::atomic<uint32_t> gen{0};
     std::atomic<uint32_t> weight{0};
+};
+
+// One worker's count of a backend's connections (IPVS's ActiveConn and InActConn), moved
+// by that worker alone, so that opening connections on two workers shares no cache line.
+// A connection one worker opened may be counted out by another, so a worker's own
+// numbers can go below zero: only the sum over the workers means anything.
+struct conn_counts {
     std::atomic<int32_t> active{0};
     std::atomic<int32_t> inactive{0};
 };
@@ -197,7 +204,8 @@ public:
     static constexpr uint32_t frontend_capacity = 1u << 20;
     static constexpr uint32_t backend_capacity = 1u << 21;
 
-    service_table();
+    // `workers`: each keeps its own connection counts and round-robin positions.
+    explicit service_table(uint32_t workers = 1);
     ~service_table();
     service_table(const service_table&) = delete;
     service_table& operator=(const service_table&) = delete;
@@ -232,8 +240,22 @@ public:
     static uint64_t backend_key(uint32_t ip_raw, uint8_t proto, uint16_t port_raw) {
         return frontend_map::key(ip_raw, proto, port_raw) | uint64_t(1) << 24;
     }
-    // Round-robin position of a frontend, advanced by the worker that schedules.
-    std::atomic<uint32_t>& rr_next(uint32_t slot) const { return rr_[slot]; }
+    // Worker `w`'s round-robin position in a frontend's schedule: each worker goes round
+    // on its own (as per-core load balancers do), which spreads each worker's
+    // connections, and so all of them, evenly, without a line the workers share.
+    std::atomic<uint32_t>& rr_next(uint32_t w, uint32_t slot) const { return rr_[w][slot]; }
+    // Worker `w`'s connection counts of backend slot `slot`, and their sums.
+    conn_counts& counts(uint32_t w, uint32_t slot) const { return counts_[w][slot]; }
+    int32_t active(uint32_t slot) const;
+    int32_t inactive(uint32_t slot) const;
+    // The control thread, once no worker counts into the slot under its old backend.
+    void reset_counts(uint32_t slot);
+    // The control thread, for a frontend slot before it is published.
+    void reset_rr(uint32_t slot) {
+        for (auto& r : rr_) {
+            r[slot].store(0, std::memory_order_relaxed);
+        }
+    }
 
     // Writer (the control thread). Each returns what workers may still read.
     // set_entry also admits the entry's frontend and backends to the filter, which it
@@ -260,7 +282,9 @@ private:
     big_array<std::atomic<const service_entry*>> entries_;
     // Workers count connections and advance round-robin through a const table.
     mutable big_array<backend_state> backends_;
-    mutable big_array<std::atomic<uint32_t>> rr_;
+    // Per worker, each its own mapping (no line shared between workers).
+    mutable std::vector<big_array<conn_counts>> counts_;
+    mutable std::vector<big_array<std::atomic<uint32_t>>> rr_;
     // Inserts, or rebuilds without tombstones and swaps when half full.
     static retired_ptr map_into(std::unique_ptr<frontend_map>& owner,
                                 std::atomic<const frontend_map*>& published, uint64_t key,

@@ -122,9 +122,12 @@ TEST_CASE("conntrack: workers own ranges; another worker ends an entry, its owne
           "[conntrack]") {
     conntrack ct(1000, 2);
     REQUIRE(ct.workers() == 2);
+    CHECK(ct.empty());
     std::vector<uint32_t> zero, one;
     for (uint32_t i = 0; i < 500; ++i) {
         zero.push_back(add(ct, i, 100, 0));
+        CHECK_FALSE(ct.empty());
+        CHECK(ct.any_full() == (i == 499));  // worker 0's range is full at its 500th
         one.push_back(add(ct, 1000 + i, 100, 1));
         REQUIRE(zero.back() < 500);
         REQUIRE(one.back() >= 500);
@@ -154,6 +157,7 @@ TEST_CASE("conntrack: workers own ranges; another worker ends an entry, its owne
     CHECK(expired == 0);  // none timed out; the dead one is freed without a call
     CHECK(ct.entry(e).state == ct_state::free);
     CHECK_FALSE(ct.full(0));
+    CHECK(ct.any_full());  // worker 1's range still is
     CHECK(ct.size() == 999);
     CHECK(ct.allocate(0) == e);
 
@@ -167,6 +171,20 @@ TEST_CASE("conntrack: workers own ranges; another worker ends an entry, its owne
     CHECK_FALSE(ct.insert(again));
     d.state = ct_state::free;
     ct.release(again);
+
+    // Every connection ended: the table is empty and no range full again.
+    for (uint32_t x : zero) {
+        if (x != e) {
+            ct.erase(x, 0);
+        }
+    }
+    CHECK_FALSE(ct.empty());
+    for (uint32_t x : one) {
+        ct.erase(x, 1);
+    }
+    CHECK(ct.size() == 0);
+    CHECK(ct.empty());
+    CHECK_FALSE(ct.any_full());
 }
 
 // Two workers at once, each creating and ending its own connections while it also looks

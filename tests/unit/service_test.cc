@@ -180,6 +180,48 @@ TEST_CASE("service: TCP states, counts as ipvsadm shows them, timeouts", "[servi
     REQUIRE_NO_LEAKED_MBUFS();
 }
 
+// With two workers a connection's directions may come in on different ones: each counts
+// in its own set, and the sums read as with one worker.
+TEST_CASE("service: counts and states with the directions on two workers", "[service]") {
+    svc_node node(node_with(R"(
+  - name: web
+    clusterIP: 10.96.0.10
+    ports: [{port: 80, targetPort: 8080}]
+    endpoints: [{ip: 172.25.2.3}]
+)",
+                            "dpdk: {workers: 2}\n"));
+    node.learn_pod_mac(pod_b2_port, pod_b2_mac);
+    auto counts = [&] {
+        nlohmann::json s = get_services(node.state());
+        const nlohmann::json& b = s[0]["frontends"][0]["backends"][0];
+        return std::pair(b["activeConn"].get<int>(), b["inActConn"].get<int>());
+    };
+    node.ctx().worker = 0;
+    CHECK(node.from_b1("10.96.0.10", 40000, 80).size() == 1);
+    CHECK(counts() == std::pair(0, 1));
+    node.ctx().worker = 1;  // the reply on the other worker
+    CHECK(node.from_b2("172.25.2.2", 8080, 40000, syn | ack).size() == 1);
+    CHECK(counts() == std::pair(1, 0));
+    CHECK(node.counters().ct_other_worker.get() == 1);
+    node.ctx().worker = 0;
+    CHECK(node.from_b1("10.96.0.10", 40000, 80, fin | ack).size() == 1);
+    CHECK(counts() == std::pair(0, 1));
+    node.ctx().worker = 1;
+    CHECK(node.from_b2("172.25.2.2", 8080, 40000, rst).size() == 1);
+    CHECK(counts() == std::pair(0, 1));
+    CHECK(node.counters().ct_other_worker.get() == 2);
+    // Worker 1's sweep does not free worker 0's connection; worker 0's does, and the
+    // counts go back to zero.
+    node.ctx().now_s += 11;
+    conntrack_sweep(node.ctx(), 1u << 20);
+    CHECK(node.state().connections().size() == 1);
+    node.ctx().worker = 0;
+    conntrack_sweep(node.ctx(), 1u << 20);
+    CHECK(node.state().connections().size() == 0);
+    CHECK(counts() == std::pair(0, 0));
+    REQUIRE_NO_LEAKED_MBUFS();
+}
+
 TEST_CASE("service: no endpoint: TCP reset, UDP port unreachable, from the VIP", "[service]") {
     svc_node node(node_with(R"(
   - name: empty
