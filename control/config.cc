@@ -406,10 +406,9 @@ void parser::parse_cluster(const field& f) {
     if (auto port = get_int(*vx, "port", 1, 65535)) {
         out.port = uint16_t(*port);
     }
-    // At most what a single-segment 2 KB mbuf carries once encapsulated: 2048 bytes of
-    // data room less 64 of outer headers and the inner Ethernet header. Jumbo overlays
-    // need multi-segment mbufs, which this version does not do.
-    if (auto mtu = get_int(*vx, "mtu", 68, 1984)) {
+    // Up to a jumbo underlay's: 9216 bytes less the 50 of VXLAN. Above what one 2 KB mbuf
+    // holds, packets travel in chained mbufs (ports receive with scatter).
+    if (auto mtu = get_int(*vx, "mtu", 68, 9166)) {
         out.mtu = uint16_t(*mtu);
     }
     if (auto known = get_bool(*vx, "knownSourcesOnly")) {

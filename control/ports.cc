@@ -72,6 +72,25 @@ port_result attach_port(const std::string& devargs, rte_mempool* pool, const por
         conf.rxmode.offloads |= rx_cksum;
         r.queues.rx_cksum = true;
     }
+    // A jumbo MTU: the port's MTU, and chained mbufs for frames larger than one.
+    if (wants.mtu > RTE_ETHER_MTU) {
+        const uint32_t frame = wants.mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+        if (wants.mtu > info.max_mtu || frame > info.max_rx_pktlen) {
+            r.warning = fmt::format("port '{}' ({}) takes frames of at most {} bytes, not the {} an "
+                                    "MTU of {} needs: larger packets are dropped",
+                                    devargs, info.driver_name, info.max_rx_pktlen, frame, wants.mtu);
+        } else {
+            conf.rxmode.mtu = wants.mtu;
+        }
+        if (frame > uint32_t(rte_pktmbuf_data_room_size(pool)) - RTE_PKTMBUF_HEADROOM) {
+            if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) {
+                conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+            }
+            if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
+                conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+            }
+        }
+    }
     int socket = rte_eth_dev_socket_id(port);
     const unsigned where = socket < 0 ? 0 : unsigned(socket);
     uint16_t nb_rx = rx_descriptors;

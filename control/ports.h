@@ -21,6 +21,9 @@ struct port_wants {
     uint16_t queues = 1;    // receive and transmit queues: one per worker
     bool promiscuous = false;
     bool checksums = false;  // offload the outer IPv4 and UDP checksums (the underlay)
+    // The largest IPv4 packet the port must carry (0: the port's default, 1500). Frames
+    // larger than one mbuf ask for receive scatter and multi-segment transmit.
+    uint16_t mtu = 0;
 };
 
 struct port_result {
@@ -29,7 +32,8 @@ struct port_result {
     // What the port gave: at most the queues asked for, and whether it offloads checksums
     // (workers then read it from their port_layout).
     port_queues queues;
-    std::string error;  // what failed and what to check, when !ok
+    std::string error;    // what failed and what to check, when !ok
+    std::string warning;  // what the port could not give (e.g. the MTU), when ok
 };
 
 [[nodiscard]] port_result attach_port(const std::string& devargs, rte_mempool* pool,

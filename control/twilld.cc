@@ -233,7 +233,16 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     auto layout = std::make_unique<port_layout>();
     layout->workers = nb_workers;
     const auto queues = uint16_t(nb_workers);
-    port_result underlay = attach_port(cfg.underlay_port, pool, {queues, false, true});
+    // The underlay carries the overlay's packets with 50 bytes of VXLAN, the host port
+    // the kernel's underlay traffic, pods the overlay MTU.
+    const auto underlay_mtu = uint16_t(cfg.vxlan.mtu + 50), pod_mtu = cfg.vxlan.mtu;
+    auto warn = [](const port_result& r) {
+        if (!r.warning.empty()) {
+            fmt::print(stderr, "twilld: warning: {}\n", r.warning);
+        }
+    };
+    port_result underlay = attach_port(cfg.underlay_port, pool, {queues, false, true, underlay_mtu});
+    warn(underlay);
     if (!underlay.ok) {
         return fail(underlay.error);
     }
@@ -241,7 +250,8 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     layout->ports[underlay.port_id] = underlay.queues;
     port_result host;
     if (!cfg.host_port.empty()) {
-        host = attach_port(cfg.host_port, pool, {queues, true, false});
+        host = attach_port(cfg.host_port, pool, {queues, true, false, underlay_mtu});
+        warn(host);
         if (!host.ok) {
             return fail("ports.host: " + host.error);
         }
@@ -260,7 +270,8 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         if (p.port.empty()) {
             continue;
         }
-        port_result r = attach_port(p.port, pool, {queues, true, false});
+        port_result r = attach_port(p.port, pool, {queues, true, false, pod_mtu});
+        warn(r);
         if (!r.ok) {
             return fail(fmt::format("pod {}/{}: {}", p.ns, p.name, r.error));
         }
@@ -288,7 +299,8 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     // A hot-plugged pod may get the port id of one removed earlier: its counters start at
     // 0. Its queues are in the layout before any table names the port.
     auto attach_pod_port = [&](const std::string& devargs) {
-        port_result r = attach_port(devargs, pool, {queues, true, false});
+        port_result r = attach_port(devargs, pool, {queues, true, false, pod_mtu});
+        warn(r);
         if (r.ok) {
             for (auto& c : counters) {
                 c->ports[r.port_id].reset();

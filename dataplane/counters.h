@@ -60,7 +60,8 @@ namespace twill {
     X(46, underlay_cluster_source, "non-VXLAN underlay packet from a cluster or martian address") \
     X(47, policy_denied, "NetworkPolicy: no rule of an isolating policy allows it")                \
     X(48, policy_cut, "NetworkPolicy: an established connection a tightened policy no longer allows") \
-    X(49, policy_fragment, "NetworkPolicy: later fragment of a datagram whose first was not seen")
+    X(49, policy_fragment, "NetworkPolicy: later fragment of a datagram whose first was not seen") \
+    X(50, segment_split, "multi-segment frame whose first segment does not hold its headers")
 
 enum class drop : uint8_t {
     none = 0,

@@ -40,6 +40,10 @@ void by_ethertype(pipeline_ctx& ctx, rte_mbuf** pkts, uint16_t n, drop other, Ip
             ctx.drop_packet(m, drop::eth_truncated);
             continue;
         }
+        if (!first_segment_ok(m)) [[unlikely]] {
+            ctx.drop_packet(m, drop::segment_split);
+            continue;
+        }
         uint16_t type = rte_pktmbuf_mtod(m, const net::eth_hdr*)->type.get();
         if (type == net::ether_type_ipv4) [[likely]] {
             ipv4(m);
@@ -132,7 +136,7 @@ void encap_fragments(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uint32_t
         return;
     }
     rte_mbuf* frags[max_fragments];
-    const uint16_t n = ipv4_fragment(ctx, ip, header_len, total_len, ctx.params->mtu, frags);
+    const uint16_t n = ipv4_fragment(ctx, m, ip, header_len, total_len, ctx.params->mtu, frags);
     if (n == 0) [[unlikely]] {
         ctx.drop_packet(m, drop::too_big);
         return;
@@ -187,6 +191,10 @@ void host_frame(pipeline_ctx& ctx, rte_mbuf* m) {
     const node_params& p = *ctx.params;
     if (m->data_len < sizeof(net::eth_hdr)) [[unlikely]] {
         ctx.drop_packet(m, drop::eth_truncated);
+        return;
+    }
+    if (!first_segment_ok(m)) [[unlikely]] {
+        ctx.drop_packet(m, drop::segment_split);
         return;
     }
     const auto* eth = rte_pktmbuf_mtod(m, const net::eth_hdr*);

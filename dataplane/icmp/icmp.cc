@@ -101,7 +101,12 @@ void icmp_error(pipeline_ctx& ctx, rte_mbuf* m, const net::ipv4_hdr* ip, uint8_t
         h->checksum = 0;
         h->unused.set(0);
         h->mtu.set(type == icmp::dest_unreachable && code == icmp::code_frag_needed ? mtu : 0);
-        std::memcpy(h + 1, ip, quote);
+        // The quote may run past the first segment of a multi-segment packet.
+        const auto off = uint32_t(reinterpret_cast<const uint8_t*>(ip) - rte_pktmbuf_mtod(m, const uint8_t*));
+        const void* from = rte_pktmbuf_read(m, off, quote, h + 1);
+        if (from != h + 1) {
+            std::memcpy(h + 1, from, quote);
+        }
         h->checksum = uint16_t(~net::raw_checksum(h, sizeof(icmp_hdr) + quote));
     }
     ctx.drop_packet(m, reason);  // `ip` points into `m`: nothing reads it from here on

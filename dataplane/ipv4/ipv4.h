@@ -1,6 +1,7 @@
 // IPv4 checks and helpers shared by every stage that reads an IPv4 header.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include <rte_ip.h>
@@ -13,11 +14,21 @@
 
 namespace twill {
 
-// Checks the header at `ip`, of which `avail` bytes are in the frame. On success
-// `header_len` and `total_len` hold the header's lengths.
-inline drop check_ipv4(const net::ipv4_hdr* ip, uint32_t avail, uint32_t& header_len,
-                       uint32_t& total_len) {
-    if (avail < sizeof(net::ipv4_hdr)) [[unlikely]] {
+// A frame in several segments (a port receiving into chained mbufs, for a jumbo MTU)
+// must hold in its first segment every header the pipeline reads in place: all of a
+// short frame, else at least this much (outer and inner headers, an ICMP error's quoted
+// header). Ports fill whole segments, so only a malformed chain falls short.
+inline constexpr uint32_t min_first_segment = 256;
+inline bool first_segment_ok(const rte_mbuf* m) {
+    return m->nb_segs == 1 || m->data_len >= std::min<uint32_t>(m->pkt_len, min_first_segment);
+}
+
+// Checks the header at `ip`, of which `avail` bytes are in the frame, `first` of them in
+// its first segment (the header must be there). On success `header_len` and `total_len`
+// hold the header's lengths.
+inline drop check_ipv4(const net::ipv4_hdr* ip, uint32_t avail, uint32_t first,
+                       uint32_t& header_len, uint32_t& total_len) {
+    if (first < sizeof(net::ipv4_hdr)) [[unlikely]] {
         return drop::ip_truncated;
     }
     header_len = ip->header_length();
@@ -25,7 +36,7 @@ inline drop check_ipv4(const net::ipv4_hdr* ip, uint32_t avail, uint32_t& header
         return drop::ip_bad_header;
     }
     total_len = ip->total_length.get();
-    if (header_len > avail || total_len > avail || total_len < header_len) [[unlikely]] {
+    if (header_len > first || total_len > avail || total_len < header_len) [[unlikely]] {
         return drop::ip_truncated;
     }
     if (net::raw_checksum(ip, header_len) != 0xffff) [[unlikely]] {
@@ -39,7 +50,8 @@ inline drop check_ipv4(const net::ipv4_hdr* ip, uint32_t avail, uint32_t& header
 inline net::ipv4_hdr* accept_ipv4(pipeline_ctx& ctx, rte_mbuf* m, uint32_t& header_len,
                                   uint32_t& total_len) {
     auto* ip = rte_pktmbuf_mtod_offset(m, net::ipv4_hdr*, sizeof(net::eth_hdr));
-    if (drop d = check_ipv4(ip, m->data_len - sizeof(net::eth_hdr), header_len, total_len);
+    if (drop d = check_ipv4(ip, m->pkt_len - sizeof(net::eth_hdr), m->data_len - sizeof(net::eth_hdr),
+                            header_len, total_len);
         d != drop::none) [[unlikely]] {
         ctx.drop_packet(m, d);
         return nullptr;
@@ -70,10 +82,33 @@ inline bool fragment_ok(const net::ipv4_hdr* ip, uint32_t header_len, uint32_t t
     return true;
 }
 
+// Cuts the frame to `frame_len` bytes, in however many segments it ends.
 inline void trim_to(rte_mbuf* m, uint32_t frame_len) {
-    if (m->pkt_len > frame_len) {
-        rte_pktmbuf_trim(m, uint16_t(m->pkt_len - frame_len));
+    if (m->pkt_len <= frame_len) [[likely]] {
+        return;
     }
+    if (m->nb_segs == 1) [[likely]] {
+        rte_pktmbuf_trim(m, uint16_t(m->pkt_len - frame_len));
+        return;
+    }
+    uint32_t kept = 0;
+    rte_mbuf* seg = m;
+    while (kept + seg->data_len < frame_len) {
+        kept += seg->data_len;
+        seg = seg->next;
+    }
+    seg->data_len = uint16_t(frame_len - kept);
+    if (seg->next != nullptr) {
+        rte_mbuf* rest = seg->next;
+        seg->next = nullptr;
+        uint16_t gone = 0;
+        for (rte_mbuf* s = rest; s != nullptr; s = s->next) {
+            ++gone;
+        }
+        m->nb_segs = uint16_t(m->nb_segs - gone);
+        rte_pktmbuf_free(rest);
+    }
+    m->pkt_len = frame_len;
 }
 
 // A hash of the inner flow: addresses, protocol and, except for fragments (like Linux's

@@ -32,6 +32,7 @@ struct l4_ref {
     uint8_t* p;
     uint32_t len;
     uint8_t proto;
+    const rte_mbuf* m;  // the packet, for what runs past its first segment
 };
 
 uint32_t min_l4_len(uint8_t proto) {
@@ -76,7 +77,24 @@ void rewrite(net::ipv4_hdr* ip, const l4_ref& l4, bool dst, uint32_t new_ip, uin
 // RFC 4960 appendix B: CRC32c over the packet with the checksum field zero.
 void sctp_checksum(const l4_ref& l4) {
     std::memset(l4.p + 8, 0, 4);
-    const uint32_t crc = ~net::crc32c(l4.p, l4.len, 0xffffffff);
+    uint32_t crc;
+    if (l4.m == nullptr || l4.m->nb_segs == 1) [[likely]] {
+        crc = ~net::crc32c(l4.p, l4.len, 0xffffffff);
+    } else {
+        // Over every segment of a multi-segment packet, from the header on.
+        const rte_mbuf* seg = l4.m;
+        auto off = uint32_t(l4.p - rte_pktmbuf_mtod(seg, const uint8_t*));
+        uint32_t left = l4.len;
+        crc = 0xffffffff;
+        while (left != 0 && seg != nullptr) {
+            const uint32_t n = std::min<uint32_t>(left, seg->data_len - off);
+            crc = net::crc32c(rte_pktmbuf_mtod_offset(seg, const uint8_t*, off), n, crc);
+            left -= n;
+            off = 0;
+            seg = seg->next;
+        }
+        crc = ~crc;
+    }
     std::memcpy(l4.p + 8, &crc, 4);
 }
 
@@ -597,7 +615,7 @@ svc_verdict service_input(pipeline_ctx& ctx, rte_mbuf* m, net::ipv4_hdr* ip, uin
         }
         return svc_verdict::pass;
     }
-    const l4_ref l4{l4p, total_len - header_len, proto};
+    const l4_ref l4{l4p, total_len - header_len, proto, m};
     flow_key k;
     k.src = ip->src.raw;
     k.dst = ip->dst.raw;

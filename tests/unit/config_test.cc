@@ -399,9 +399,9 @@ TEST_CASE("values", "[config]") {
         require_only_error(with_vxlan("port: 0"), "cluster.vxlan.port", "out of range", 7, 17);
         require_only_error(with_vxlan("vni: 16777216"), "cluster.vxlan.vni",
                            "16777216 is out of range 0..16777215", 7, 16);
-        require_only_error(with_vxlan("mtu: 67"), "cluster.vxlan.mtu", "out of range 68..1984", 7,
+        require_only_error(with_vxlan("mtu: 67"), "cluster.vxlan.mtu", "out of range 68..9166", 7,
                            16);
-        require_only_error(with_vxlan("mtu: 9001"), "cluster.vxlan.mtu", "out of range", 7, 16);
+        require_only_error(with_vxlan("mtu: 10000"), "cluster.vxlan.mtu", "out of range", 7, 16);
         require_only_error(with_vxlan("mtu: -1"), "cluster.vxlan.mtu", "-1 is out of range", 7, 16);
         require_only_error(with_vxlan("mtu: 99999999999999999999999"), "cluster.vxlan.mtu",
                            "99999999999999999999999 is out of range", 7, 16);
@@ -418,12 +418,12 @@ TEST_CASE("values", "[config]") {
         }
         CHECK(with_vxlan("mtu: 1450").cfg.vxlan.known_sources_only);
         CHECK_FALSE(with_vxlan("knownSourcesOnly: false").cfg.vxlan.known_sources_only);
-        require_only_error(with_vxlan("mtu: 1985"), "cluster.vxlan.mtu", "out of range 68..1984", 7, 16);
-        parse_result ok = with_vxlan("vni: 0, port: 4789, mtu: 1984");
+        require_only_error(with_vxlan("mtu: 9167"), "cluster.vxlan.mtu", "out of range 68..9166", 7, 16);
+        parse_result ok = with_vxlan("vni: 0, port: 4789, mtu: 8950");
         REQUIRE(ok.ok());
         CHECK(ok.cfg.vxlan.vni == 0);
         CHECK(ok.cfg.vxlan.port == 4789);
-        CHECK(ok.cfg.vxlan.mtu == 1984);
+        CHECK(ok.cfg.vxlan.mtu == 8950);
     }
     SECTION("dpdk") {
         parse_result ok = parse(base_yaml + "dpdk: {eal: [-l, \"0\"], workers: 1}\n");

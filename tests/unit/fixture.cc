@@ -100,7 +100,7 @@ void nic_checksums(rte_mbuf* m) {
 
 std::vector<out_frame> test_node::pod_with_hash(uint16_t port, const std::vector<uint8_t>& frame,
                                                 uint32_t hash) {
-    rte_mbuf* m = to_mbuf(frame);
+    rte_mbuf* m = make(frame);
     m->hash.rss = hash;
     m->ol_flags |= RTE_MBUF_F_RX_RSS_HASH;
     pod_input(ctx_, port, &m, 1);
@@ -131,7 +131,7 @@ std::vector<out_frame> test_node::collect() {
 std::vector<out_frame> test_node::underlay(const std::vector<std::vector<uint8_t>>& frames) {
     std::vector<rte_mbuf*> pkts;
     for (const auto& f : frames) {
-        pkts.push_back(to_mbuf(f));
+        pkts.push_back(make(f));
     }
     underlay_input(ctx_, pkts.data(), uint16_t(pkts.size()));
     return collect();
@@ -140,14 +140,14 @@ std::vector<out_frame> test_node::underlay(const std::vector<std::vector<uint8_t
 std::vector<out_frame> test_node::pod(uint16_t port, const std::vector<std::vector<uint8_t>>& frames) {
     std::vector<rte_mbuf*> pkts;
     for (const auto& f : frames) {
-        pkts.push_back(to_mbuf(f));
+        pkts.push_back(make(f));
     }
     pod_input(ctx_, port, pkts.data(), uint16_t(pkts.size()));
     return collect();
 }
 
 std::vector<out_frame> test_node::host(const std::vector<uint8_t>& frame) {
-    rte_mbuf* m = to_mbuf(frame);
+    rte_mbuf* m = make(frame);
     host_input(ctx_, &m, 1);
     return collect();
 }

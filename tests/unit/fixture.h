@@ -78,6 +78,9 @@ public:
     // pseudo-header sum in the UDP checksum field, and counted.
     void offload_checksums();
     uint32_t offloaded() const { return offloaded_; }
+    // Input frames from here on arrive in chains of mbufs whose first segments have these
+    // sizes (as a port receiving with scatter would give them); empty: one mbuf each.
+    void segments(std::vector<uint16_t> first) { segments_ = std::move(first); }
     // A frame from a pod port whose receive hash (RTE_MBUF_F_RX_RSS_HASH) is `hash`.
     std::vector<out_frame> pod_with_hash(uint16_t port, const std::vector<uint8_t>& frame,
                                          uint32_t hash);
@@ -92,6 +95,10 @@ private:
     pipeline_ctx ctx_;
     std::unique_ptr<port_layout> layout_;
     uint32_t offloaded_ = 0;
+    std::vector<uint16_t> segments_;
+    rte_mbuf* make(const std::vector<uint8_t>& frame) const {
+        return segments_.empty() ? to_mbuf(frame) : to_mbuf_chain(frame, segments_);
+    }
 };
 
 }  // namespace twill::test

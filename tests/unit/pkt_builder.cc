@@ -253,6 +253,32 @@ rte_mbuf* to_mbuf(const std::vector<uint8_t>& frame) {
     return m;
 }
 
+rte_mbuf* to_mbuf_chain(const std::vector<uint8_t>& frame, const std::vector<uint16_t>& first) {
+    rte_mbuf* head = nullptr;
+    size_t off = 0;
+    size_t i = 0;
+    while (off < frame.size() || head == nullptr) {
+        rte_mbuf* seg = rte_pktmbuf_alloc(test_pool());
+        if (seg == nullptr) {
+            rte_pktmbuf_free(head);
+            throw std::runtime_error("test pool empty");
+        }
+        const size_t want = i < first.size() ? first[i] : rte_pktmbuf_tailroom(seg);
+        const auto n = uint16_t(std::min(want, frame.size() - off));
+        std::memcpy(rte_pktmbuf_append(seg, n), frame.data() + off, n);
+        off += n;
+        ++i;
+        if (head == nullptr) {
+            head = seg;
+        } else if (rte_pktmbuf_chain(head, seg) != 0) {
+            rte_pktmbuf_free(head);
+            rte_pktmbuf_free(seg);
+            throw std::runtime_error("chain too long");
+        }
+    }
+    return head;
+}
+
 std::vector<uint8_t> from_mbuf(const rte_mbuf* m) {
     std::vector<uint8_t> v(m->pkt_len);
     if (v.empty()) {

@@ -56,6 +56,9 @@ private:
 
 // An mbuf from the test pool holding `frame`.
 rte_mbuf* to_mbuf(const std::vector<uint8_t>& frame);
+// The frame in a chain of mbufs: segments of the given sizes, then the rest in segments
+// as large as the pool's mbufs hold (as a port receiving with scatter fills them).
+rte_mbuf* to_mbuf_chain(const std::vector<uint8_t>& frame, const std::vector<uint16_t>& first);
 std::vector<uint8_t> from_mbuf(const rte_mbuf* m);
 
 // "0000: 0a 00 ..." with the first differing byte marked, for failure messages.
