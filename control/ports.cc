@@ -72,12 +72,15 @@ port_result attach_port(const std::string& devargs, rte_mempool* pool, const por
         conf.rxmode.offloads |= rx_cksum;
         r.queues.rx_cksum = true;
     }
-    // A jumbo MTU: the port's MTU, and chained mbufs for frames larger than one.
+    // A jumbo MTU: the port's MTU, and chained mbufs for frames larger than one (or, where
+    // the port cannot chain what it receives, mbufs that hold a whole frame).
+    rte_mempool* rx_pool = pool;
     if (wants.mtu > RTE_ETHER_MTU) {
         const uint32_t frame = wants.mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
         if (wants.mtu > info.max_mtu || frame > info.max_rx_pktlen) {
-            r.warning = fmt::format("port '{}' ({}) takes frames of at most {} bytes, not the {} an "
-                                    "MTU of {} needs: larger packets are dropped",
+            r.warning = fmt::format("port '{}' ({}) reports frames of at most {} bytes, not the {} "
+                                    "an MTU of {} needs: its MTU is left as it is (set it on the "
+                                    "device, or a tap's kernel side, yourself)",
                                     devargs, info.driver_name, info.max_rx_pktlen, frame, wants.mtu);
         } else {
             conf.rxmode.mtu = wants.mtu;
@@ -85,6 +88,8 @@ port_result attach_port(const std::string& devargs, rte_mempool* pool, const por
         if (frame > uint32_t(rte_pktmbuf_data_room_size(pool)) - RTE_PKTMBUF_HEADROOM) {
             if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) {
                 conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+            } else if (wants.jumbo_pool != nullptr) {
+                rx_pool = wants.jumbo_pool;
             }
             if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) {
                 conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
@@ -100,7 +105,7 @@ port_result attach_port(const std::string& devargs, rte_mempool* pool, const por
         rc = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rx, &nb_tx);
     }
     for (uint16_t q = 0; rc == 0 && q < nb_rxq; ++q) {
-        rc = rte_eth_rx_queue_setup(port, q, nb_rx, where, nullptr, pool);
+        rc = rte_eth_rx_queue_setup(port, q, nb_rx, where, nullptr, rx_pool);
     }
     for (uint16_t q = 0; rc == 0 && q < nb_txq; ++q) {
         rc = rte_eth_tx_queue_setup(port, q, nb_tx, where, nullptr);

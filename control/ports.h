@@ -22,8 +22,10 @@ struct port_wants {
     bool promiscuous = false;
     bool checksums = false;  // offload the outer IPv4 and UDP checksums (the underlay)
     // The largest IPv4 packet the port must carry (0: the port's default, 1500). Frames
-    // larger than one mbuf ask for receive scatter and multi-segment transmit.
+    // larger than one mbuf ask for receive scatter and multi-segment transmit; a port
+    // that cannot scatter receives into `jumbo_pool`'s mbufs (one frame each) if given.
     uint16_t mtu = 0;
+    rte_mempool* jumbo_pool = nullptr;
 };
 
 struct port_result {

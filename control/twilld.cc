@@ -218,6 +218,23 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         return 1;
     }
 
+    // A jumbo overlay: 10 KB mbufs, which hold any underlay frame (up to 9216 bytes) and
+    // an af_packet port's 10240-byte frames (its framesz devarg), for ports that cannot
+    // receive into chains; the others chain 2 KB mbufs.
+    rte_mempool* jumbo_pool = nullptr;
+    if (const uint32_t frame = cfg.vxlan.mtu + 50u + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+        frame > RTE_MBUF_DEFAULT_DATAROOM) {
+        jumbo_pool = rte_pktmbuf_pool_create("twill_jumbo", 4095, mbuf_cache, 0,
+                                             RTE_PKTMBUF_HEADROOM + 10240, int(rte_socket_id()));
+        if (jumbo_pool == nullptr) {
+            fmt::print(stderr, "twilld: cannot create the jumbo mbuf pool: {} (raise -m in dpdk.eal)\n",
+                       rte_strerror(rte_errno));
+            rte_eal_cleanup();
+            remove_eal_runtime_dir(runtime_dir);
+            return 1;
+        }
+    }
+
     std::vector<named_port> ports;
     std::map<std::string, uint16_t> pod_ports;
     auto fail = [&](const std::string& msg) {
@@ -241,7 +258,7 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
             fmt::print(stderr, "twilld: warning: {}\n", r.warning);
         }
     };
-    port_result underlay = attach_port(cfg.underlay_port, pool, {queues, false, true, underlay_mtu});
+    port_result underlay = attach_port(cfg.underlay_port, pool, {queues, false, true, underlay_mtu, jumbo_pool});
     warn(underlay);
     if (!underlay.ok) {
         return fail(underlay.error);
@@ -250,7 +267,7 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     layout->ports[underlay.port_id] = underlay.queues;
     port_result host;
     if (!cfg.host_port.empty()) {
-        host = attach_port(cfg.host_port, pool, {queues, true, false, underlay_mtu});
+        host = attach_port(cfg.host_port, pool, {queues, true, false, underlay_mtu, jumbo_pool});
         warn(host);
         if (!host.ok) {
             return fail("ports.host: " + host.error);
@@ -270,7 +287,7 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         if (p.port.empty()) {
             continue;
         }
-        port_result r = attach_port(p.port, pool, {queues, true, false, pod_mtu});
+        port_result r = attach_port(p.port, pool, {queues, true, false, pod_mtu, jumbo_pool});
         warn(r);
         if (!r.ok) {
             return fail(fmt::format("pod {}/{}: {}", p.ns, p.name, r.error));
@@ -299,7 +316,7 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     // A hot-plugged pod may get the port id of one removed earlier: its counters start at
     // 0. Its queues are in the layout before any table names the port.
     auto attach_pod_port = [&](const std::string& devargs) {
-        port_result r = attach_port(devargs, pool, {queues, true, false, pod_mtu});
+        port_result r = attach_port(devargs, pool, {queues, true, false, pod_mtu, jumbo_pool});
         warn(r);
         if (r.ok) {
             for (auto& c : counters) {
@@ -385,11 +402,12 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         fmt::print("twilld: control socket {}\n", control.path());
     }
     fmt::print("twilld: running: node {} ({}), slice {}, VTEP MAC {}, {} ports, {} worker{} on "
-               "lcore{} {}, underlay {} rx / {} tx queue{}\n",
+               "lcore{} {}, underlay {} rx / {} tx queue{}{}\n",
                cfg.node.name, config::format_ip4(cfg.node.ip), config::format_prefix(cfg.node.pod_cidr),
                config::format_mac(cfg.node.vtep_mac), port_list().size(), nb_workers,
                nb_workers == 1 ? "" : "s", nb_workers == 1 ? "" : "s", fmt::join(lcores, ","),
-               underlay.queues.rx, underlay.queues.tx, underlay.queues.tx == 1 ? "" : "s");
+               underlay.queues.rx, underlay.queues.tx, underlay.queues.tx == 1 ? "" : "s",
+               underlay.queues.tx_cksum ? ", outer checksums offloaded" : "");
     std::fflush(stdout);
     io.run();
 
@@ -398,8 +416,10 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     for (const named_port& p : port_list()) {
         detach_port(p.id);
     }
-    fmt::print("twilld: mbufs still in use after stop: {}\n", rte_mempool_in_use_count(pool));
+    fmt::print("twilld: mbufs still in use after stop: {}\n",
+               rte_mempool_in_use_count(pool) + (jumbo_pool ? rte_mempool_in_use_count(jumbo_pool) : 0));
     rte_mempool_free(pool);
+    rte_mempool_free(jumbo_pool);
     rte_free(qsbr);
     rte_eal_cleanup();
     remove_eal_runtime_dir(runtime_dir);

@@ -108,8 +108,9 @@ start_twilld() {
         -e "/qpairs=/!s/^\(  underlay: net_af_packet[^ ]*\)/\1,qpairs=$workers/" \
         "$LAB_CONFIG" >"$LAB_STATE/.workers.yaml"
     mv "$LAB_STATE/.workers.yaml" "$config"
-    if ! grep -q "^  workers: $workers" "$config" || ! grep -q "qpairs=$workers" "$config"; then
-      lab_err "TWILL_LAB_WORKERS=$workers: $LAB_CONFIG has no 'workers:' or af_packet underlay line to change"
+    if ! grep -q "^  workers: $workers" "$config" ||
+       { grep -q '^  underlay: net_af_packet' "$config" && ! grep -q "qpairs=$workers" "$config"; }; then
+      lab_err "TWILL_LAB_WORKERS=$workers: $LAB_CONFIG has no 'workers:' line, or its af_packet underlay no queues"
       return 1
     fi
     lab_say "twilld with $workers workers ($config)"

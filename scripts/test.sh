@@ -119,6 +119,10 @@ if ((run_lab)); then
   run_counted "lab live changes (SIGHUP: pod hot-plug, rejected file)" tests/lab/live.sh
   run_counted "lab nodes and pods added and deleted with twillctl under traffic" tests/lab/nodes.sh
   run_counted "lab host port: the node's kernel, pods and the underlay" tests/lab/host.sh
+  run_counted "lab jumbo underlay (MTU 9000, overlay 8950) with the kernel flannel node" \
+    tests/lab/jumbo.sh
+  run_counted "lab checksum offload: the underlay on a tap, kernel-a checks every checksum" \
+    tests/lab/offload.sh
   run_counted "lab services: schedulers, affinity, node ports, scaling, kube-proxy nftables peer" \
     tests/lab/services.sh
   run_counted "lab NetworkPolicy truth table: 9 pods on twill and kernel nodes, every pair per case" \

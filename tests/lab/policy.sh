@@ -211,7 +211,7 @@ fi
 check "twilld still running (same pid)" test "$(twilld_pid)" == "$pid"
 if [[ ${TWILL_POLICY_STANDIN:-0} != 1 ]]; then
   counters=$(twilld_counters) || counters=
-  check_workers_spread "$counters"
+  check_workers_spread "$counters" conntrack
 fi
 echo "# policy.sh took $((SECONDS - started)) s"
 echo "$passed passed, $failed failed"

@@ -211,7 +211,7 @@ check "kernel-a's nftables service (kube-proxy style) reaches twill pod b2, repl
 check "twilld still running (same pid)" test "$(twilld_pid)" == "$pid"
 counters=$(twilld_counters) || counters=
 check "twilld counted tracked connections" grep -qE 'ct_created +[1-9]' <<<"$counters"
-check_workers_spread "$counters"
+check_workers_spread "$counters" conntrack
 
 echo "$passed passed, $failed failed"
 ((failed == 0))
