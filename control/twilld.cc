@@ -108,8 +108,9 @@ std::vector<unsigned> worker_lcores(const config::node_file& cfg, std::string& e
     if (!cfg.worker_lcores.empty()) {
         for (uint32_t id : cfg.worker_lcores) {
             if (id >= RTE_MAX_LCORE || !rte_lcore_is_enabled(id) || id == rte_get_main_lcore()) {
-                error = fmt::format("dpdk.workerLcores names lcore {}, which EAL has not as a worker "
-                                    "lcore (see -l/--lcores in dpdk.eal)", id);
+                error = fmt::format("dpdk.workerLcores names lcore {}, which EAL has not as a "
+                                    "worker lcore (see -l/--lcores in dpdk.eal)",
+                                    id);
                 return {};
             }
             out.push_back(id);
@@ -227,7 +228,8 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         jumbo_pool = rte_pktmbuf_pool_create("twill_jumbo", 4095, mbuf_cache, 0,
                                              RTE_PKTMBUF_HEADROOM + 10240, int(rte_socket_id()));
         if (jumbo_pool == nullptr) {
-            fmt::print(stderr, "twilld: cannot create the jumbo mbuf pool: {} (raise -m in dpdk.eal)\n",
+            fmt::print(stderr,
+                       "twilld: cannot create the jumbo mbuf pool: {} (raise -m in dpdk.eal)\n",
                        rte_strerror(rte_errno));
             rte_eal_cleanup();
             remove_eal_runtime_dir(runtime_dir);
@@ -258,7 +260,8 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
             fmt::print(stderr, "twilld: warning: {}\n", r.warning);
         }
     };
-    port_result underlay = attach_port(cfg.underlay_port, pool, {queues, false, true, underlay_mtu, jumbo_pool});
+    port_result underlay =
+        attach_port(cfg.underlay_port, pool, {queues, false, true, underlay_mtu, jumbo_pool});
     warn(underlay);
     if (!underlay.ok) {
         return fail(underlay.error);
@@ -417,7 +420,8 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         detach_port(p.id);
     }
     fmt::print("twilld: mbufs still in use after stop: {}\n",
-               rte_mempool_in_use_count(pool) + (jumbo_pool ? rte_mempool_in_use_count(jumbo_pool) : 0));
+               rte_mempool_in_use_count(pool) +
+                   (jumbo_pool != nullptr ? rte_mempool_in_use_count(jumbo_pool) : 0));
     rte_mempool_free(pool);
     rte_mempool_free(jumbo_pool);
     rte_free(qsbr);

@@ -13,7 +13,8 @@ uint16_t ipv4_fragment(pipeline_ctx& ctx, const rte_mbuf* m, const net::ipv4_hdr
     const uint32_t payload = total_len - header_len;
     const uint32_t room = rte_pktmbuf_data_room_size(ctx.pool) - RTE_PKTMBUF_HEADROOM -
                           uint32_t(sizeof(net::eth_hdr));
-    const uint32_t per_fragment = (std::min<uint32_t>(mtu, room) - header_len) & ~7u;  // 8-byte units
+    // Offsets count 8-byte units.
+    const uint32_t per_fragment = (std::min<uint32_t>(mtu, room) - header_len) & ~7u;
     if (per_fragment == 0) {
         return 0;
     }
@@ -25,8 +26,8 @@ uint16_t ipv4_fragment(pipeline_ctx& ctx, const rte_mbuf* m, const net::ipv4_hdr
     const uint16_t base_offset = frag & net::ipv4_hdr::offset_mask;  // already a fragment
     const bool more_after = frag & net::ipv4_hdr::flag_mf;
     // The payload may run past the first segment: read through the chain.
-    const auto data = uint32_t(reinterpret_cast<const uint8_t*>(ip) - rte_pktmbuf_mtod(m, const uint8_t*)) +
-                      header_len;
+    const auto data =
+        uint32_t(reinterpret_cast<const uint8_t*>(ip) - rte_pktmbuf_mtod(m, const uint8_t*)) + header_len;
     for (uint32_t i = 0; i < count; ++i) {
         const uint32_t offset = i * per_fragment;
         const uint32_t len = std::min(per_fragment, payload - offset);
