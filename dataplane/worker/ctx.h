@@ -21,9 +21,11 @@ class policy_table;
 namespace twill {
 
 inline constexpr uint16_t burst_size = 32;
-// Every received packet yields at most one packet out plus one ARP request, and queues
-// are drained after every receive burst; only neighbour maintenance fills one, and it
-// stops there and resumes after the drain.
+// Every received packet yields at most one packet out plus one ARP request. A worker
+// sends a port's queue once it holds a full burst, checked after every receive burst,
+// and every queue at the end of its loop iteration: a queue holds at most 31 + 2 x 32
+// packets, or 31 + the 64 parked ones retried; only neighbour maintenance fills one, and
+// it stops there and resumes after the drain.
 inline constexpr uint16_t tx_queue_capacity = 4 * burst_size;
 
 struct tx_queue {

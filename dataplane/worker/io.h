@@ -24,12 +24,18 @@ inline uint16_t receive(pipeline_ctx& ctx, uint16_t port, uint16_t queue, rte_mb
     return n;
 }
 
-// Transmits every queued packet; what a port refuses is freed and counted.
-inline void flush(pipeline_ctx& ctx) {
+// Transmits the packets queued for every port that has at least `min` of them (1: all);
+// what a port refuses is freed and counted.
+inline void flush(pipeline_ctx& ctx, uint16_t min = 1) {
+    uint64_t kept = 0;
     while (ctx.tx_dirty != 0) {
         uint16_t port = uint16_t(__builtin_ctzll(ctx.tx_dirty));
         ctx.tx_dirty &= ctx.tx_dirty - 1;
         tx_queue& q = ctx.tx[port];
+        if (q.n < min) {
+            kept |= uint64_t(1) << port;
+            continue;
+        }
         // Count bytes first: once handed over, the driver may free the mbufs.
         uint64_t bytes = 0;
         for (uint16_t i = 0; i < q.n; ++i) {
@@ -63,6 +69,7 @@ inline void flush(pipeline_ctx& ctx) {
         }
         q.n = 0;
     }
+    ctx.tx_dirty = kept;
 }
 
 }  // namespace twill

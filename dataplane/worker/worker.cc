@@ -66,13 +66,13 @@ int worker_main(void* arg) {
         for (uint16_t q : underlay_queues) {
             if (uint16_t n = receive(*ctx, underlay, q, pkts)) {
                 underlay_input(*ctx, pkts, n);
-                flush(*ctx);
+                flush(*ctx, burst_size);
             }
         }
         for (uint16_t q : host_queues) {
             if (uint16_t n = receive(*ctx, host, q, pkts)) {
                 host_input(*ctx, pkts, n);
-                flush(*ctx);
+                flush(*ctx, burst_size);
             }
         }
         for (const local_pod_entry& pod : ctx->pods->pods()) {
@@ -82,13 +82,12 @@ int worker_main(void* arg) {
                 }
                 if (uint16_t n = receive(*ctx, pod.port_id, q, pkts)) {
                     pod_input(*ctx, pod.port_id, pkts, n);
-                    flush(*ctx);
+                    flush(*ctx, burst_size);
                 }
             }
         }
         if (ctx->nparked != 0) [[unlikely]] {
             retry_parked(*ctx);
-            flush(*ctx);
         }
         if (ctx->now_tsc >= next_sweep) [[unlikely]] {
             conntrack_sweep(*ctx, sweep_budget);
@@ -99,6 +98,10 @@ int worker_main(void* arg) {
             flush(*ctx);
             next_maintenance = more ? ctx->now_tsc : ctx->now_tsc + maintenance_period;
         }
+        // Every port's packets of this iteration go out in one burst per port (a full one
+        // went as soon as it filled). Nothing is held past the quiescent report: a port
+        // the control thread removes after the grace period has nothing left queued.
+        flush(*ctx);
         rte_rcu_qsbr_quiescent(a.qsbr, a.thread_id);
     }
     drop_parked(*ctx);  // nothing waits past the end
