@@ -9,6 +9,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -329,7 +330,10 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
         }
         return r;
     };
-    node_state state(cfg, params, pod_ports, qsbr, port_ops{attach_pod_port, detach_port});
+    // Owned here so that it goes before EAL does: its policy tables hold rte_lpm memory.
+    auto state_owner = std::make_unique<node_state>(cfg, params, pod_ports, qsbr,
+                                                    port_ops{attach_pod_port, detach_port});
+    node_state& state = *state_owner;
     auto port_list = [&] {
         std::vector<named_port> list{{underlay.port_id, "underlay", port_name(underlay.port_id)}};
         if (host.ok) {
@@ -422,6 +426,7 @@ int run(const std::string& path, const std::string& socket_path, bool watch) {
     fmt::print("twilld: mbufs still in use after stop: {}\n",
                rte_mempool_in_use_count(pool) +
                    (jumbo_pool != nullptr ? rte_mempool_in_use_count(jumbo_pool) : 0));
+    state_owner.reset();  // nothing uses it once the workers and io.run() are done
     rte_mempool_free(pool);
     rte_mempool_free(jumbo_pool);
     rte_free(qsbr);

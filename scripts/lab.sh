@@ -251,8 +251,24 @@ cmd_test() {
   trap 'lab_down' EXIT
   trap 'exit 130' INT TERM
   lab_up yes
-  local rc=0
-  bash "$LAB_REPO/tests/lab/integration.sh" || rc=$?
+  local rc=0 out passed=0 failed=0
+  out=$(mktemp)
+  bash "$LAB_REPO/tests/lab/integration.sh" | tee "$out" || rc=$?
+  if [[ $(tail -n 1 "$out") =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed$ ]]; then
+    passed=${BASH_REMATCH[1]} failed=${BASH_REMATCH[2]}
+  fi
+  rm -f "$out"
+  # twilld stops on SIGTERM without a fault, every mbuf back in its pool.
+  stop_twilld >/dev/null
+  if grep -q '^twilld: mbufs still in use after stop: 0$' "$LAB_LOG" && grep -q '^twilld: stopped$' "$LAB_LOG"; then
+    echo "ok - twilld stopped cleanly on SIGTERM, no mbuf left in use"
+    passed=$((passed + 1))
+  else
+    echo "FAIL - twilld did not stop cleanly (its log ends: $(tail -n 2 "$LAB_LOG" | tr '\n' ' '))"
+    failed=$((failed + 1))
+    rc=1
+  fi
+  echo "$passed passed, $failed failed"
   return "$rc"
 }
 
