@@ -4,18 +4,10 @@
 
 #include <fmt/format.h>
 
+#include "bench/stats.h"
+
 namespace twill::bench {
 namespace {
-
-struct stats {
-    double median, min, max;
-};
-
-stats summarize(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front(), v.back()};
-}
 
 // "median (min-max)", the median in bold when it is the row's figure.
 std::string fmt_stats(const std::vector<double>& v, int digits = 1, bool bold = false) {

@@ -25,6 +25,8 @@
 #include <rte_mbuf.h>
 #include <rte_version.h>
 
+#include "bench/frames.h"
+#include "bench/stats.h"
 #include "control/build_tables.h"
 #include "control/eal.h"
 #include "control/node_state.h"
@@ -35,6 +37,12 @@
 namespace {
 
 using namespace twill;
+using bench::csum;
+using bench::put16;
+using bench::put32;
+using bench::stats;
+using bench::udp_frame;
+using bench::summarize;
 
 const char* const node_yaml = R"(
 node: {name: bench, ip: 198.18.0.2, podCIDR: 172.25.2.0/24, vtepMAC: "0e:00:00:00:02:00"}
@@ -59,57 +67,6 @@ struct options {
 };
 
 // ---- frames ---------------------------------------------------------------------------
-
-void put16(uint8_t* p, uint16_t v) {
-    p[0] = uint8_t(v >> 8);
-    p[1] = uint8_t(v);
-}
-void put32(uint8_t* p, uint32_t v) {
-    put16(p, uint16_t(v >> 16));
-    put16(p + 2, uint16_t(v));
-}
-uint16_t csum(const uint8_t* p, size_t n, uint32_t sum = 0) {
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        sum += uint32_t(p[i]) << 8 | p[i + 1];
-    }
-    if (n & 1) {
-        sum += uint32_t(p[n - 1]) << 8;
-    }
-    while (sum >> 16) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return uint16_t(~sum);
-}
-
-// Ethernet + IPv4 + UDP of `len` bytes in all; `len` >= 42.
-std::vector<uint8_t> udp_frame(unsigned len, mac_addr dst, mac_addr src, uint32_t sip, uint32_t dip,
-                               uint16_t sport, uint16_t dport, uint8_t ttl) {
-    std::vector<uint8_t> f(len, 0xab);
-    std::memcpy(f.data(), dst.bytes.data(), 6);
-    std::memcpy(f.data() + 6, src.bytes.data(), 6);
-    put16(&f[12], 0x0800);
-    uint8_t* ip = &f[14];
-    ip[0] = 0x45;
-    ip[1] = 0;
-    put16(ip + 2, uint16_t(len - 14));
-    put16(ip + 4, 1);
-    put16(ip + 6, 0);
-    ip[8] = ttl;
-    ip[9] = 17;
-    put16(ip + 10, 0);
-    put32(ip + 12, sip);
-    put32(ip + 16, dip);
-    put16(ip + 10, csum(ip, 20));
-    uint8_t* udp = ip + 20;
-    put16(udp, sport);
-    put16(udp + 2, dport);
-    put16(udp + 4, uint16_t(len - 34));
-    put16(udp + 6, 0);
-    uint32_t pseudo = (sip >> 16) + (sip & 0xffff) + (dip >> 16) + (dip & 0xffff) + 17 + (len - 34);
-    uint16_t c = csum(udp, len - 34, pseudo);
-    put16(udp + 6, c == 0 ? 0xffff : c);
-    return f;
-}
 
 constexpr uint32_t addr(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
     return uint32_t(a) << 24 | uint32_t(b) << 16 | uint32_t(c) << 8 | d;
@@ -250,17 +207,6 @@ trial_result run_trial(const harness& h, mode m, const std::vector<std::vector<u
     }
     double cpp = double(cycles) / double(sunk);
     return {cpp, double(rte_get_tsc_hz()) / cpp / 1e6};
-}
-
-struct stats {
-    double median, min, max;
-};
-
-stats summarize(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    size_t n = v.size();
-    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    return {med, v.front(), v.back()};
 }
 
 uint16_t ring_port(const char* name, rte_mempool* pool) {

@@ -48,7 +48,9 @@
 #include <rte_ring.h>
 #include <rte_version.h>
 
+#include "bench/frames.h"
 #include "bench/service_flows.h"
+#include "bench/stats.h"
 #include "control/build_tables.h"
 #include "control/eal.h"
 #include "control/node_state.h"
@@ -60,7 +62,11 @@
 namespace {
 
 using namespace twill;
+using bench::csum;
 using bench::ip4;
+using bench::udp_frame;
+using bench::stats;
+using bench::summarize;
 using bench::put16;
 using bench::put32;
 
@@ -121,52 +127,6 @@ constexpr mac_addr underlay_mac{{0x02, 0x00, 0x00, 0x00, 0x02, 0x02}};
 
 // ---- frames -----------------------------------------------------------------------------
 
-uint16_t fold(uint32_t sum) {
-    while (sum >> 16) {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    return uint16_t(~sum);
-}
-uint32_t sum16(const uint8_t* p, size_t n, uint32_t sum = 0) {
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        sum += uint32_t(p[i]) << 8 | p[i + 1];
-    }
-    if (n & 1) {
-        sum += uint32_t(p[n - 1]) << 8;
-    }
-    return sum;
-}
-
-// Ethernet + IPv4 + UDP, `len` bytes in all, with both checksums.
-std::vector<uint8_t> udp_frame(unsigned len, mac_addr dst, mac_addr src, uint32_t sip,
-                               uint32_t dip, uint16_t sport, uint16_t dport) {
-    std::vector<uint8_t> f(len, 0xab);
-    std::memcpy(f.data(), dst.bytes.data(), 6);
-    std::memcpy(f.data() + 6, src.bytes.data(), 6);
-    put16(&f[12], 0x0800);
-    uint8_t* ip = &f[14];
-    ip[0] = 0x45;
-    ip[1] = 0;
-    put16(ip + 2, uint16_t(len - 14));
-    put16(ip + 4, 1);
-    put16(ip + 6, 0);
-    ip[8] = 64;
-    ip[9] = 17;
-    put16(ip + 10, 0);
-    put32(ip + 12, sip);
-    put32(ip + 16, dip);
-    put16(ip + 10, fold(sum16(ip, 20)));
-    uint8_t* udp = ip + 20;
-    put16(udp, sport);
-    put16(udp + 2, dport);
-    put16(udp + 4, uint16_t(len - 34));
-    put16(udp + 6, 0);
-    const uint32_t pseudo = (sip >> 16) + (sip & 0xffff) + (dip >> 16) + (dip & 0xffff) + 17 + (len - 34);
-    const uint16_t c = fold(sum16(udp, len - 34, pseudo));
-    put16(udp + 6, c == 0 ? 0xffff : c);
-    return f;
-}
-
 // `inner` in VXLAN from the remote node, as its kernel sends it (UDP checksum included).
 std::vector<uint8_t> vxlan_from_remote(const std::vector<uint8_t>& inner, uint16_t sport) {
     std::vector<uint8_t> f = udp_frame(unsigned(50 + inner.size()), underlay_mac, remote_mac,
@@ -178,7 +138,7 @@ std::vector<uint8_t> vxlan_from_remote(const std::vector<uint8_t>& inner, uint16
     put16(&f[40], 0);
     const uint32_t pseudo = (remote_node >> 16) + (remote_node & 0xffff) + (node_ip >> 16) +
                             (node_ip & 0xffff) + 17 + uint32_t(f.size() - 34);
-    const uint16_t c = fold(sum16(&f[34], f.size() - 34, pseudo));
+    const uint16_t c = csum(&f[34], f.size() - 34, pseudo);
     put16(&f[40], c == 0 ? 0xffff : c);
     return f;
 }
@@ -441,16 +401,6 @@ trial_result run_trial(shared& s, mode m, uint32_t workers, uint64_t packets,
     }
     r.mpps = double(packets) * workers / (double(last - first) / double(rte_get_tsc_hz())) / 1e6;
     return r;
-}
-
-struct stats {
-    double median, min, max;
-};
-
-stats summarize(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return {n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2, v.front(), v.back()};
 }
 
 std::string show(const stats& s, int prec) {

@@ -68,9 +68,9 @@ port_result attach_port(const std::string& devargs, rte_mempool* pool, const por
         conf.txmode.offloads |= tx_cksum;
         r.queues.tx_cksum = true;
     }
+    // Received: the port's verdicts come in ol_flags, which decap reads whoever set them.
     if (wants.checksums && (info.rx_offload_capa & rx_cksum) == rx_cksum) {
         conf.rxmode.offloads |= rx_cksum;
-        r.queues.rx_cksum = true;
     }
     // A jumbo MTU: the port's MTU, and chained mbufs for frames larger than one (or, where
     // the port cannot chain what it receives, mbufs that hold a whole frame).

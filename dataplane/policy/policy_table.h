@@ -144,7 +144,8 @@ private:
     uint32_t gen_ = 0;
     bool cut_ = true;
     uint32_t workers_ = 1;
-    // Each worker's counters start on a cache line of their own.
+    // Each worker's set is a whole number of cache lines long: two workers share at most
+    // the line where one set ends and the next begins.
     uint32_t rules_stride_ = 8;
     uint32_t slots_stride_ = 8;
     uint32_t rules_ = 0;

@@ -164,6 +164,9 @@ public:
     bool any_full() const { return shared_.full.load(std::memory_order_relaxed) != 0; }
     // The worker whose range holds entry `e`.
     uint32_t owner(uint32_t e) const { return workers_ == 1 ? 0 : e / part_size_; }
+    // Whether worker `w`'s range holds entry `e`: per packet, so a compare on the worker's
+    // own range rather than owner()'s division.
+    bool owns(uint32_t w, uint32_t e) const { return e - parts_[w].first < parts_[w].count; }
 
     hit find(const flow_key& k, uint32_t h) const {
     again:
@@ -226,7 +229,7 @@ public:
         } while (!ent.state.replace(s, ct_state::dying));
         ended(static_cast<const ct_entry&>(ent), s);
         unindex(e, s);
-        if (owner(e) == w) {
+        if (owns(w, e)) {
             free_entry(e);
         } else {
             ent.state = ct_state::dead;

@@ -121,7 +121,7 @@ namespace {
 
 // With several workers, the two directions of a connection may come in on different ones.
 void count_other_worker(pipeline_ctx& ctx, uint32_t entry) {
-    if (ctx.ct->owner(entry) != ctx.worker) {
+    if (!ctx.ct->owns(ctx.worker, entry)) {
         ctx.counters->ct_other_worker.add();
     }
 }

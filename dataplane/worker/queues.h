@@ -28,8 +28,6 @@ struct port_queues {
     // The port computes the outer IPv4 header and UDP checksums of what it sends
     // (RTE_ETH_TX_OFFLOAD_IPV4_CKSUM and UDP_CKSUM): the underlay only.
     bool tx_cksum = false;
-    // The port checks received IPv4 and UDP checksums and says so in ol_flags.
-    bool rx_cksum = false;
     mutable std::array<rte_spinlock_t, max_queues> tx_lock;
 
     port_queues() {

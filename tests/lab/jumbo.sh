@@ -63,23 +63,13 @@ check "one byte too many is refused at the pod (MTU 8950, DF)" \
 # A TCP transfer kernel pod -> twill pod: 8910-byte segments through VXLAN, captured on
 # the underlay for the frame sizes and checksums.
 head -c 4000000 /dev/urandom >"$tmp/payload"
-want=$(sha256sum <"$tmp/payload" | cut -d' ' -f1)
 ip netns exec "$NS_SW" timeout 30 tcpdump -i sw-b -nn -vv -c 40 -w "$tmp/ul.pcap" \
   'udp dst port 8472 and src host 198.18.0.2 and greater 9000' >/dev/null 2>&1 &
 cap=$!
 pids+=("$cap")
 sleep 0.5
-transfer() {  # from-ns to-ns to-ip
-  local out="$tmp/recv" lp
-  ip netns exec "$2" timeout 30 socat -u TCP-LISTEN:5300,reuseaddr "OPEN:$out,creat,trunc" &
-  lp=$!
-  wait_tcp_listen "$2" 5300 || { kill "$lp" 2>/dev/null; return 1; }
-  nsx "$1" timeout 30 socat -u "OPEN:$tmp/payload,rdonly" "TCP:$3:5300,connect-timeout=5" || return 1
-  wait "$lp" || return 1
-  [[ $(sha256sum <"$out" | cut -d' ' -f1) == "$want" ]]
-}
-check "TCP 4 MB a1 -> b1 with jumbo segments, sha256 matches" transfer "$NS_A1" "$NS_B1" "${POD_IP[b1]}"
-check "TCP 4 MB b2 -> a1 with jumbo segments, sha256 matches" transfer "$NS_B2" "$NS_A1" "${POD_IP[a1]}"
+check "TCP 4 MB a1 -> b1 with jumbo segments, sha256 matches" tcp_transfer_ok "$NS_A1" "$NS_B1" "${POD_IP[b1]}" "$tmp/payload"
+check "TCP 4 MB b2 -> a1 with jumbo segments, sha256 matches" tcp_transfer_ok "$NS_B2" "$NS_A1" "${POD_IP[a1]}" "$tmp/payload"
 wait "$cap" 2>/dev/null || true
 tcpdump -nn -vv -r "$tmp/ul.pcap" 2>/dev/null >"$tmp/ul.txt" || true
 from_twill=$(grep -c '198.18.0.2.[0-9]* > 198.18.0.1.8472' "$tmp/ul.txt" || true)

@@ -237,6 +237,24 @@ wait_tcp_listen() {
   return 1
 }
 
+# Sends file $4 from namespace $1 to TCP port 5300 of $3 in namespace $2 (socat, at most
+# 30 s); true when what arrived has the same sha256.
+tcp_transfer_ok() {
+  local from=$1 to=$2 ip=$3 file=$4 out lp ok=0
+  out=$(mktemp)
+  ip netns exec "$to" timeout 30 socat -u TCP-LISTEN:5300,reuseaddr "OPEN:$out,creat,trunc" &
+  lp=$!
+  if wait_tcp_listen "$to" 5300 &&
+     nsx "$from" timeout 30 socat -u "OPEN:$file,rdonly" "TCP:$ip:5300,connect-timeout=5" &&
+     wait "$lp" &&
+     [[ $(sha256sum <"$out" | cut -d' ' -f1) == $(sha256sum <"$file" | cut -d' ' -f1) ]]; then
+    ok=1
+  fi
+  kill "$lp" 2>/dev/null || true
+  rm -f "$out"
+  ((ok == 1))
+}
+
 # Waits until a UDP socket bound to $2 exists in namespace $1 (at most ~5 s).
 wait_udp_bound() {
   local ns=$1 port=$2 i

@@ -54,19 +54,9 @@ sleep 0.5
 check "ping a1 -> b1 (through VXLAN)" ping_some "$NS_A1" "${POD_IP[b1]}"
 check "ping b2 -> a1" ping_ok "$NS_B2" "${POD_IP[a1]}"
 head -c 4000000 /dev/urandom >"$tmp/payload"
-want=$(sha256sum <"$tmp/payload" | cut -d' ' -f1)
-transfer() {  # from-ns to-ns to-ip
-  local out="$tmp/recv" lp
-  ip netns exec "$2" timeout 30 socat -u TCP-LISTEN:5300,reuseaddr "OPEN:$out,creat,trunc" &
-  lp=$!
-  wait_tcp_listen "$2" 5300 || { kill "$lp" 2>/dev/null; return 1; }
-  nsx "$1" timeout 30 socat -u "OPEN:$tmp/payload,rdonly" "TCP:$3:5300,connect-timeout=5" || return 1
-  wait "$lp" || return 1
-  [[ $(sha256sum <"$out" | cut -d' ' -f1) == "$want" ]]
-}
 check "TCP 4 MB b1 -> a1, sha256 matches (kernel-a accepted every segment's checksums)" \
-  transfer "$NS_B1" "$NS_A1" "${POD_IP[a1]}"
-check "TCP 4 MB a1 -> b2, sha256 matches" transfer "$NS_A1" "$NS_B2" "${POD_IP[b2]}"
+  tcp_transfer_ok "$NS_B1" "$NS_A1" "${POD_IP[a1]}" "$tmp/payload"
+check "TCP 4 MB a1 -> b2, sha256 matches" tcp_transfer_ok "$NS_A1" "$NS_B2" "${POD_IP[b2]}" "$tmp/payload"
 kill "$cap" 2>/dev/null || true
 wait "$cap" 2>/dev/null || true
 tcpdump -nn -vv -r "$tmp/ul.pcap" 2>/dev/null >"$tmp/ul.txt" || true

@@ -30,6 +30,14 @@ std::string node_with(const std::string& services, const std::string& extra = ""
 
 using svc_node = tcp_node;
 
+// ipvsadm's ActiveConn and InActConn of the first service's first backend, as
+// `twillctl get services` shows them.
+std::pair<int, int> first_backend_counts(test_node& node) {
+    nlohmann::json s = get_services(node.state());
+    const nlohmann::json& b = s[0]["frontends"][0]["backends"][0];
+    return {b["activeConn"].get<int>(), b["inActConn"].get<int>()};
+}
+
 uint16_t port_at(const std::vector<uint8_t>& f, size_t off) { return uint16_t(f[off] << 8 | f[off + 1]); }
 
 // The IPv4 header and TCP/UDP checksums of the packet at `ip_off` are right.
@@ -129,11 +137,7 @@ TEST_CASE("service: TCP states, counts as ipvsadm shows them, timeouts", "[servi
     endpoints: [{ip: 172.25.2.3}]
 )"));
     node.learn_pod_mac(pod_b2_port, pod_b2_mac);
-    auto counts = [&] {
-        nlohmann::json s = get_services(node.state());
-        const nlohmann::json& b = s[0]["frontends"][0]["backends"][0];
-        return std::pair(b["activeConn"].get<int>(), b["inActConn"].get<int>());
-    };
+    auto counts = [&] { return first_backend_counts(node); };
     node.from_b1("10.96.0.10", 40000, 80);
     CHECK(counts() == std::pair(0, 1));  // SYN_RECV: inactive
     node.from_b2("172.25.2.2", 8080, 40000, syn | ack);
@@ -191,11 +195,7 @@ TEST_CASE("service: counts and states with the directions on two workers", "[ser
 )",
                             "dpdk: {workers: 2}\n"));
     node.learn_pod_mac(pod_b2_port, pod_b2_mac);
-    auto counts = [&] {
-        nlohmann::json s = get_services(node.state());
-        const nlohmann::json& b = s[0]["frontends"][0]["backends"][0];
-        return std::pair(b["activeConn"].get<int>(), b["inActConn"].get<int>());
-    };
+    auto counts = [&] { return first_backend_counts(node); };
     node.ctx().worker = 0;
     CHECK(node.from_b1("10.96.0.10", 40000, 80).size() == 1);
     CHECK(counts() == std::pair(0, 1));
