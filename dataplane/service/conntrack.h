@@ -136,6 +136,7 @@ public:
     struct hit {
         uint32_t entry = no_entry;
         bool reply = false;  // the key matched the entry's reply tuple
+        uint32_t seq = 0;    // the entry's sequence when it matched (changes if it is reused)
     };
 
     // `capacity` connections (and affinity records), cut into `workers` ranges; the index
@@ -187,7 +188,7 @@ public:
                     goto again;  // its owner is rewriting it: look again
                 }
                 if (same && ct_live(ent.state)) {
-                    return {e, reply};
+                    return {e, reply, s};
                 }
             }
         }
