@@ -20,7 +20,8 @@ struct totals {
     uint64_t to_host = 0, from_host = 0, host_to_underlay = 0;
     uint64_t ct_created = 0, ct_hits = 0, ct_expired = 0, ct_full = 0, service_resets = 0;
     uint64_t ct_other_worker = 0;
-    std::vector<uint64_t> worker_rx;  // packets each worker received
+    std::vector<uint64_t> worker_rx;    // packets each worker received
+    std::vector<uint64_t> worker_busy;  // and the cycles of its iterations that did
     uint64_t policy_tracked = 0, policy_related = 0;
 };
 
@@ -29,8 +30,10 @@ totals sum_counters(const std::vector<named_port>& ports, const worker_counters*
     totals t;
     t.ports.resize(ports.size());
     t.worker_rx.resize(nb_workers);
+    t.worker_busy.resize(nb_workers);
     for (size_t w = 0; w < nb_workers; ++w) {
         const worker_counters& c = *workers[w];
+        t.worker_busy[w] = c.busy_cycles.get();
         for (size_t i = 0; i < ports.size(); ++i) {
             const port_counters& p = c.ports[ports[i].id];
             t.worker_rx[w] += p.rx_packets.get();
@@ -104,8 +107,8 @@ nlohmann::json counters_json(const std::vector<named_port>& ports,
                         {"resetsSent", t.service_resets}};
     out["policy"] = {{"tracked", t.policy_tracked}, {"relatedIcmp", t.policy_related}};
     out["workers"] = nlohmann::json::array();
-    for (uint64_t rx : t.worker_rx) {
-        out["workers"].push_back({{"rxPackets", rx}});
+    for (size_t w = 0; w < t.worker_rx.size(); ++w) {
+        out["workers"].push_back({{"rxPackets", t.worker_rx[w]}, {"busyCycles", t.worker_busy[w]}});
     }
     return out;
 }
@@ -135,7 +138,8 @@ std::string counters_report(const std::string& node, const std::vector<named_por
                        t.ct_created, t.ct_hits, t.ct_expired, t.ct_full, t.service_resets,
                        t.ct_other_worker);
     out += fmt::format("policy: tracked {} related_icmp {}\n", t.policy_tracked, t.policy_related);
-    out += fmt::format("workers: {} rx_pkts {}\n", nb_workers, fmt::join(t.worker_rx, " "));
+    out += fmt::format("workers: {} rx_pkts {} busy_cycles {}\n", nb_workers, fmt::join(t.worker_rx, " "),
+                       fmt::join(t.worker_busy, " "));
     bool any = false;
     for (const drop_reason_info& r : drop_reasons) {
         if (uint64_t n = t.drops[r.number]; n != 0) {

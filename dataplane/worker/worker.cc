@@ -63,14 +63,17 @@ int worker_main(void* arg) {
         ctx->now_tsc = rte_rdtsc();
         ctx->now_s = uint32_t(ctx->now_tsc / a.params->tsc_hz);
 
+        bool busy = false;
         for (uint16_t q : underlay_queues) {
             if (uint16_t n = receive(*ctx, underlay, q, pkts)) {
+                busy = true;
                 underlay_input(*ctx, pkts, n);
                 flush(*ctx, burst_size);
             }
         }
         for (uint16_t q : host_queues) {
             if (uint16_t n = receive(*ctx, host, q, pkts)) {
+                busy = true;
                 host_input(*ctx, pkts, n);
                 flush(*ctx, burst_size);
             }
@@ -81,6 +84,7 @@ int worker_main(void* arg) {
                     continue;
                 }
                 if (uint16_t n = receive(*ctx, pod.port_id, q, pkts)) {
+                    busy = true;
                     pod_input(*ctx, pod.port_id, pkts, n);
                     flush(*ctx, burst_size);
                 }
@@ -103,6 +107,9 @@ int worker_main(void* arg) {
         // the control thread removes after the grace period has nothing left queued.
         flush(*ctx);
         rte_rcu_qsbr_quiescent(a.qsbr, a.thread_id);
+        if (busy) {
+            ctx->counters->busy_cycles.add(rte_rdtsc() - ctx->now_tsc);
+        }
     }
     drop_parked(*ctx);  // nothing waits past the end
     rte_rcu_qsbr_thread_offline(a.qsbr, a.thread_id);

@@ -215,7 +215,7 @@ check_workers_spread() {
   local counters=$1 n=${TWILL_LAB_WORKERS:-1}
   ((n > 1)) || return 0
   check "$n workers: each received packets" \
-    grep -qE "^workers: $n rx_pkts( [1-9][0-9]*){$n}\$" <<<"$counters"
+    grep -qE "^workers: $n rx_pkts( [1-9][0-9]*){$n} busy_cycles( [1-9][0-9]*){$n}$" <<<"$counters"
   if [[ ${2:-} == conntrack ]]; then
     check "$n workers: connections met on a worker other than their own (ct_other_worker > 0)" \
       grep -qE 'ct_other_worker [1-9]' <<<"$counters"
