@@ -132,6 +132,9 @@ if ((run_lab)); then
     TWILL_LAB_WORKERS=1 run_counted "lab NetworkPolicy truth table again, twilld with 1 worker" \
       tests/lab/policy.sh
   fi
+  # Checks what the harness counts, never its timings.
+  run_counted "benchmark harness end to end: twilld, testpmd, Open vSwitch, the kernel" \
+    tests/scripts/bench_smoke.sh
 fi
 
 echo
