@@ -257,11 +257,13 @@ public:
     }
 
     // Worker `w` only: visits up to `budget` entries of its range from where its last
-    // sweep stopped; frees those other workers ended, and ends (erase) those in use whose
-    // time is up, calling `expired(entry, state)` for each.
+    // sweep stopped, more as the range fills (see sweep_budget); frees those other workers
+    // ended, and ends (erase) those in use whose time is up, calling
+    // `expired(entry, state)` for each.
     template <typename F>
     void sweep(uint32_t w, uint32_t now_s, uint32_t budget, F&& expired) {
         part& p = parts_[w];
+        budget = sweep_budget(p.nfree, p.count, budget);
         for (uint32_t n = 0; n < budget && p.nfree != p.count; ++n) {
             const uint32_t e = p.first + p.cursor;
             p.cursor = p.cursor + 1 == p.count ? 0 : p.cursor + 1;
@@ -273,6 +275,19 @@ public:
                 erase(e, w, expired);
             }
         }
+    }
+
+    // A sweep's visits with `nfree` of `count` entries free: `base` while at least half
+    // are free, 4x while a quarter is, 16x beyond. A fixed pace frees at most `base`
+    // entries per sweep, however many have expired: short-lived connections arriving
+    // faster than that (UDP at a 1 s timeout, say) filled the table with expired entries
+    // and new ones went untracked; the faster pace keeps up while the visits are still
+    // mostly sequential reads of the entries.
+    static constexpr uint32_t sweep_budget(uint32_t nfree, uint32_t count, uint32_t base) {
+        if (uint64_t(nfree) * 2 >= count) {
+            return base;
+        }
+        return uint64_t(nfree) * 4 >= count ? base * 4 : base * 16;
     }
 
     // Any thread: a consistent copy of every entry in use.

@@ -118,6 +118,31 @@ TEST_CASE("conntrack: the sweep expires what timed out, in bounded steps", "[con
     CHECK(ct.find(key(150, true)).entry != conntrack::no_entry);
 }
 
+TEST_CASE("conntrack: the sweep visits more as the table fills", "[conntrack]") {
+    CHECK(conntrack::sweep_budget(1000, 1000, 256) == 256);
+    CHECK(conntrack::sweep_budget(500, 1000, 256) == 256);
+    CHECK(conntrack::sweep_budget(499, 1000, 256) == 1024);
+    CHECK(conntrack::sweep_budget(250, 1000, 256) == 1024);
+    CHECK(conntrack::sweep_budget(249, 1000, 256) == 4096);
+    CHECK(conntrack::sweep_budget(0, 1000, 256) == 4096);
+    // A full table, every connection timed out: a sweep of base 16 ends 256 of them, and
+    // the pace falls back as the table empties.
+    conntrack ct(4096);
+    for (uint32_t i = 0; i < 4096; ++i) {
+        REQUIRE(add(ct, i, 10) != conntrack::no_entry);
+    }
+    int expired = 0;
+    auto count = [&](const ct_entry&, ct_state) { ++expired; };
+    ct.sweep(0, 20, 16, count);
+    CHECK(expired == 256);
+    while (ct.size() > 2048) {
+        ct.sweep(0, 20, 16, count);
+    }
+    const int at_half = expired;
+    ct.sweep(0, 20, 16, count);
+    CHECK(expired - at_half == 16);
+}
+
 TEST_CASE("conntrack: workers own ranges; another worker ends an entry, its owner frees it",
           "[conntrack]") {
     conntrack ct(1000, 2);
