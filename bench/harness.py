@@ -16,8 +16,9 @@ Each run of a scenario on a device under test (DUT):
 Writes OUT/run.json (everything, every trial), OUT/table.md, OUT/throughput.png and
 OUT/latency.png (gnuplot). Usage: scripts/bench.sh [--suite default|quick|full]
 [--scenarios a,b] [--duts twill,testpmd,ovs,kernel] [--reps N] [--trial-seconds S]
-[--huge] [--out DIR] [--build DIR]. Run as root; everything lives in namespaces and
-files of its own, removed at the end.
+[--huge] [--rsize LOG2] [--out DIR] [--build DIR]; or --compare RUN.json... for
+several runs side by side. Run as root; everything lives in namespaces and files of its
+own, removed at the end.
 """
 
 import argparse
@@ -35,16 +36,16 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Scenario -> generator kind and parameters, what the twilld config needs, and which peers
-# can do the same work. `size`: (table, entries) for the throughput vs table size plot.
+# can do the same work. `sizes`: (table, entries) for the throughput vs table size plot.
 SCENARIOS = {
     "encap": dict(kind="encap", desc="pod -> remote pod (VXLAN encap)",
-                  peers=["testpmd", "ovs", "kernel"], size=("nodes", 1)),
+                  peers=["testpmd", "ovs", "kernel"], sizes=[("nodes", 1)]),
     "decap": dict(kind="decap", desc="remote pod -> local pod (VXLAN decap)",
                   peers=["testpmd", "ovs", "kernel"]),
     "local": dict(kind="local", desc="pod -> local pod"),
     "svc-hit": dict(kind="svc-hit", services=10, flows=4096,
                     desc="pod -> ClusterIP -> remote backend (conntrack hit)",
-                    peers=["kernel"], size=("services", 10)),
+                    peers=["kernel"], sizes=[("services", 10), ("connections", 4096)]),
     "svc-new": dict(kind="svc-new", services=1000,
                     desc="new connections through a service (each packet a new flow)",
                     peers=["kernel"], conntrack=dict(capacity=4194304, udpTimeout=1)),
@@ -53,15 +54,27 @@ SCENARIOS = {
     "encap-imix": dict(kind="encap", frame="imix", desc="pod -> remote pod, IMIX frames",
                        peers=["testpmd", "ovs", "kernel"]),
     "svc-100k": dict(kind="svc-hit", services=100000, flows=4096, endpoints=1,
-                     desc="conntrack hit, 100k services", size=("services", 100000)),
+                     desc="conntrack hit, 100k services", sizes=[("services", 100000)]),
     "conn-1m": dict(kind="svc-hit", services=1000, flows=1000000, endpoints=1,
                     desc="conntrack hit over 1M connections",
-                    conntrack=dict(capacity=2097152), size=("connections", 1000000)),
+                    conntrack=dict(capacity=2097152), sizes=[("connections", 1000000)]),
     "nodes-1k": dict(kind="nodes", nodes=1000, flows=4096,
-                     desc="pod -> remote pods on 1k nodes", size=("nodes", 1000)),
+                     desc="pod -> remote pods on 1k nodes", sizes=[("nodes", 1000)]),
+    # More points for the plot (the full suite).
+    "svc-1k": dict(kind="svc-hit", services=1000, flows=4096, endpoints=1,
+                   desc="conntrack hit, 1k services", sizes=[("services", 1000)]),
+    "svc-10k": dict(kind="svc-hit", services=10000, flows=4096, endpoints=1,
+                    desc="conntrack hit, 10k services", sizes=[("services", 10000)]),
+    "conn-100k": dict(kind="svc-hit", services=1000, flows=100000, endpoints=1,
+                      desc="conntrack hit over 100k connections",
+                      sizes=[("connections", 100000)]),
+    "nodes-100": dict(kind="nodes", nodes=100, flows=4096,
+                      desc="pod -> remote pods on 100 nodes", sizes=[("nodes", 100)]),
 }
+DEFAULT = ["encap", "decap", "local", "svc-hit", "svc-new", "policy-10k", "encap-imix",
+           "svc-100k", "conn-1m", "nodes-1k"]
 SUITES = {
-    "default": list(SCENARIOS),
+    "default": DEFAULT,
     "quick": ["encap"],
     "full": list(SCENARIOS),
 }
@@ -467,24 +480,48 @@ class Runner:
         if r.returncode != 0:
             self.stop_peer()
             return None, "", {"dut_error": (r.stdout + r.stderr)[-1500:]}
+        # CPU time of the kernel's forwarding: an idle-priority soaker on the CPU (precise),
+        # and /proc/stat's system + irq + softirq (tick-sampled, kept for comparison).
+        soak = self.start([os.path.join(self.build, "bench", "twill-soak"), "--cpu",
+                           str(DUT_CPU)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          bufsize=1)
+
+        def soak_read():
+            soak.stdin.write("\n")
+            soak.stdin.flush()
+            turns, ns = soak.stdout.readline().split()
+            return int(turns), int(ns)
+
+        soak_read()
+        time.sleep(0.2)
+        a = soak_read()
+        time.sleep(1)
+        b = soak_read()
+        idle_rate = (b[0] - a[0]) / (b[1] - a[1])  # turns per ns with the CPU idle
         marks = {}
 
         def on_mark(name):
-            marks[name] = kernel_busy(script)
+            marks[name] = (soak_read(), kernel_busy(script))
 
         res, err, _ = self.run_gen(
             self.gen_cmd(scen, "net_af_packet0,iface=g-pod,qpairs=1,qdisc_bypass=1",
                          "net_af_packet1,iface=g-ul,qpairs=1,qdisc_bypass=1"),
             f"{prefix}-gen", lambda: None, timeout=900, on_mark=on_mark)
+        self.stop(soak)
         extra = {}
-        if res and "max_trial" in res and len(marks) == 2:
-            busy = marks["top-end"] - marks["top-begin"]
+        if res and "max_trial" in res and len(marks) == 2 and idle_rate > 0:
+            (t0, ns0), proc0 = marks["top-begin"]
+            (t1, ns1), proc1 = marks["top-end"]
+            busy_fraction = max(0.0, 1 - (t1 - t0) / (ns1 - ns0) / idle_rate)
+            busy = busy_fraction * (ns1 - ns0) / 1e9
             got = res["max_trial"]["received"]
             if got > 0 and busy > 0:
                 extra["dut_cycles_per_packet"] = busy * res["tsc_hz"] / got
-                extra["dut_busy_fraction"] = busy / res["max_trial"]["seconds"]
-                extra["dut_accounting"] = (f"CPU {DUT_CPU}'s system + irq + softirq time "
-                                           "(/proc/stat) over packets forwarded, the top trial")
+                extra["dut_busy_fraction"] = busy_fraction
+                extra["dut_busy_fraction_proc_stat"] = (proc1 - proc0) / ((ns1 - ns0) / 1e9)
+                extra["dut_accounting"] = (
+                    f"CPU {DUT_CPU}'s busy time (an idle-priority soaker's lost progress) over "
+                    "packets forwarded, the top trial")
         self.stop_peer()
         return res, err, extra
 
@@ -589,29 +626,33 @@ def plots(results, out_dir):
     if not shutil.which("gnuplot"):
         log("gnuplot missing: no plots")
         return
-    # Throughput vs table size: one line per table.
+    # Throughput vs table size: one line per table, the NDR and the per-core rate.
     series = {}
     for r in results:
-        scen = SCENARIOS.get(r["scenario"], {})
         g = r.get("gen") or {}
-        if r["dut"] == "twill" and scen.get("size") and g.get("ndr_pps"):
-            table_name, n = scen["size"]
-            series.setdefault(table_name, []).append((n, g["ndr_pps"]["median"] / 1e6,
-                                                      g["ndr_pps"]["min"] / 1e6,
-                                                      g["ndr_pps"]["max"] / 1e6))
+        if r["dut"] != "twill" or not g.get("ndr_pps"):
+            continue
+        for table_name, n in SCENARIOS.get(r["scenario"], {}).get("sizes", []):
+            series.setdefault(table_name, []).append(
+                (n, g["ndr_pps"]["median"] / 1e6, g["ndr_pps"]["min"] / 1e6,
+                 g["ndr_pps"]["max"] / 1e6, per_core(r) or 0))
     plot_lines = []
-    for name, pts in sorted(series.items()):
+    for i, (name, pts) in enumerate(sorted(series.items())):
         path = os.path.join(out_dir, f"size-{name}.dat")
         with open(path, "w") as f:
             for p in sorted(pts):
-                f.write("%d %f %f %f\n" % p)
-        plot_lines.append(f"'{path}' using 1:2:3:4 with yerrorlines title '{name}'")
+                f.write("%d %f %f %f %f\n" % p)
+        plot_lines.append(f"'{path}' using 1:2:3:4 with yerrorlines lc {i + 1} "
+                          f"title '{name}: NDR'")
+        plot_lines.append(f"'{path}' using 1:5 with linespoints dt 2 lc {i + 1} "
+                          f"title '{name}: per core (own cycles)'")
     if plot_lines:
-        script = (f"set terminal pngcairo size 800,500\nset output '{out_dir}/throughput.png'\n"
-                  "set logscale x\nset xlabel 'entries in the table'\n"
-                  "set ylabel 'NDR, Mpps (median, min-max)'\nset yrange [0:*]\n"
-                  "set title 'twill: throughput vs table size (1 worker, 64-byte frames)'\n"
-                  "set key bottom left\nplot " + ", ".join(plot_lines) + "\n")
+        script = (f"set terminal pngcairo size 900,550\nset output '{out_dir}/throughput.png'\n"
+                  "set logscale x\nset xrange [0.5:3e6]\nset xlabel 'entries in the table'\n"
+                  "set ylabel 'Mpps'\nset yrange [0:*]\nset offsets 0, 0, 3, 0\n"
+                  "set title 'twill, 1 worker, 64-byte frames: NDR (median, range) and "
+                  "per-core rate vs table size'\n"
+                  "set key top right font ',9'\nplot " + ", ".join(plot_lines) + "\n")
         sh(["gnuplot"], input=script, check=False)
     # Latency CDF of encap: twill at each load, the peers at 50%.
     cdf_lines = []
@@ -648,7 +689,36 @@ def machine():
             "hugepages": int(open("/proc/sys/vm/nr_hugepages").read())}
 
 
+def compare(paths):
+    """A table of several runs side by side: NDR and per-core Mpps per scenario and DUT."""
+    runs = [json.load(open(p)) for p in paths]
+    keys = []
+    for run in runs:
+        for r in run["results"]:
+            if (r["scenario"], r["dut"]) not in keys:
+                keys.append((r["scenario"], r["dut"]))
+    head = " | ".join(f"run {i + 1} NDR | run {i + 1} per core" for i in range(len(runs)))
+    lines = [f"| scenario | DUT | {head} |", "|---|---|" + "---|---|" * len(runs)]
+    for scen, dut in keys:
+        cells = []
+        for run in runs:
+            r = next((x for x in run["results"] if (x["scenario"], x["dut"]) == (scen, dut)),
+                     None)
+            g = (r or {}).get("gen") or {}
+            ndr = f"{g['ndr_pps']['median'] / 1e6:.2f}" if g.get("ndr_pps") else "-"
+            pc = per_core(r) if r else None
+            cells.append(f"{ndr} | {pc:.2f}" if pc else f"{ndr} | -")
+        lines.append(f"| {scen} | {dut} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
+    for i, (p, run) in enumerate(zip(paths, runs)):
+        print(f"\nrun {i + 1}: {p} ({run['git']}, {run['started']})", end="")
+    print()
+
+
 def main():
+    if len(sys.argv) > 2 and sys.argv[1] == "--compare":
+        compare(sys.argv[2:])
+        return 0
     ap = argparse.ArgumentParser(description="twill's benchmark harness")
     ap.add_argument("--suite", default="default", choices=sorted(SUITES))
     ap.add_argument("--scenarios", help="comma-separated, instead of the suite's")

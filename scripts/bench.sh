@@ -23,7 +23,7 @@ done
 
 bash scripts/install-deps.sh --bench >&2
 [[ -f build/build.ninja ]] || meson setup build >&2
-ninja -C build control/twilld control/twillctl bench/twill-gen >&2
+ninja -C build control/twilld control/twillctl bench/twill-gen bench/twill-soak >&2
 
 if ((huge)); then
   before=$(cat /proc/sys/vm/nr_hugepages)
