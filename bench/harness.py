@@ -31,6 +31,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -288,7 +289,15 @@ class Runner:
                 break
             time.sleep(0.05)
         dut = start_dut() if g.poll() is None else None
-        killer = subprocess.Popen(["sleep", str(timeout)])  # a bound on the whole run
+        # A bound on the whole run: the generator is killed (its output then ends).
+        def kill():
+            try:
+                os.killpg(g.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        killer = threading.Timer(timeout, kill)
+        killer.start()
         last = ""
         try:
             for line in g.stdout:
@@ -299,11 +308,8 @@ class Runner:
                     g.stdin.flush()
                 elif line.strip():
                     last = line
-                if killer.poll() is not None:
-                    break
         finally:
-            killer.kill()
-            killer.wait()
+            killer.cancel()
         try:
             g.wait(timeout=15)  # it cleans up its EAL files on the way out
         except subprocess.TimeoutExpired:

@@ -117,6 +117,7 @@ fi
 [[ -n $pod_sock && -n $ul_sock && -n $pmd_cpu && -n $main_cpu ]] || usage
 [[ $pmd_cpu =~ ^[0-9]+$ && $main_cpu =~ ^[0-9]+$ ]] || die "--pmd-cpu/--main-cpu: CPU numbers"
 ((pmd_cpu != main_cpu)) || die "--pmd-cpu and --main-cpu must differ"
+[[ $rsize =~ ^[0-9]+$ ]] && ((rsize >= 8 && rsize <= 14)) || die "--rsize: 8..14"
 for s in "$pod_sock" "$ul_sock"; do
   [[ -S $s ]] || die "$s: no memif socket (start the generator, the memif server, first)"
 done
