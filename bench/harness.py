@@ -341,6 +341,7 @@ class Runner:
             f.write(twilld_config(scen, self.run_dir, self.args.huge))
         sock = os.path.join(self.run_dir, "twilld.sock")
         logf = open(os.path.join(self.run_dir, "twilld.log"), "w+")
+
         def start_dut():
             return self.start([self.twilld, "--config", cfg, "--socket", sock], ns=self.ns,
                               stdout=logf, stderr=subprocess.STDOUT)
@@ -355,8 +356,8 @@ class Runner:
 
         marks = {}
 
-        def on_mark(name):
-            marks[name] = stats()
+        def on_mark(mark):
+            marks[mark] = stats()
 
         res, err, dut = self.run_gen(self.gen_cmd(scen, pod_dev, ul_dev), self.ns, start_dut,
                                      timeout=900, on_mark=on_mark)
@@ -374,6 +375,7 @@ class Runner:
             extra["dut_exit"] = rc
         logf.seek(0)
         extra["dut_log_tail"] = logf.read()[-1500:]
+        logf.close()
         return res, err, extra
 
     def run_testpmd(self, name, scen):
@@ -398,7 +400,7 @@ class Runner:
             send("start")
             return state["dut"]
 
-        def on_mark(name):
+        def on_mark(mark):
             # stop prints (and ends) the forwarding statistics, start begins them anew.
             n = open(out.name).read().count("CPU cycles/packet=")
             send("stop")
@@ -409,7 +411,7 @@ class Runner:
                 if text.count("CPU cycles/packet=") > n:
                     break
                 time.sleep(0.05)
-            if name == "top-end":
+            if mark == "top-end":
                 i = text.rfind("CPU cycles/packet=")
                 if i >= 0:
                     state["cycles"] = float(text[i:].split("=")[1].split()[0])
@@ -439,8 +441,7 @@ class Runner:
 
         def start_dut():
             args = ["--pod-sock", pod, "--ul-sock", ul, "--rsize", str(RSIZE),
-                    "--pmd-cpu", str(DUT_CPU),
-                    "--main-cpu", str(GEN_CPU), "--dir", ovs_dir]
+                    "--pmd-cpu", str(DUT_CPU), "--main-cpu", str(GEN_CPU), "--dir", ovs_dir]
             if self.args.huge:
                 args.append("--huge")
             self.peer_up = (script, stop_args)
@@ -451,8 +452,8 @@ class Runner:
 
         ctl = os.path.join(ovs_dir, "ovs-vswitchd.ctl")
 
-        def on_mark(name):
-            if name == "top-begin":
+        def on_mark(mark):
+            if mark == "top-begin":
                 sh(["ovs-appctl", "-t", ctl, "dpif-netdev/pmd-stats-clear"], check=False,
                    capture_output=True)
             else:
@@ -506,8 +507,8 @@ class Runner:
         idle_rate = (b[0] - a[0]) / (b[1] - a[1])  # turns per ns with the CPU idle
         marks = {}
 
-        def on_mark(name):
-            marks[name] = (soak_read(), kernel_busy(script))
+        def on_mark(mark):
+            marks[mark] = (soak_read(), kernel_busy(script))
 
         res, err, _ = self.run_gen(
             self.gen_cmd(scen, "net_af_packet0,iface=g-pod,qpairs=1,qdisc_bypass=1",
