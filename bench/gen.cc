@@ -465,13 +465,22 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "twill-gen: {}\n", pod.ok ? ul.error : pod.error);
         return 1;
     }
+    // Every way out: the ports detached and the EAL's runtime files removed.
+    auto finish = [&](int code) {
+        std::fflush(stdout);
+        detach_port(pod.port_id);
+        detach_port(ul.port_id);
+        rte_eal_cleanup();
+        remove_eal_runtime_dir(runtime_dir);
+        return code;
+    };
     // The frames carry the plan's MACs, whatever the ports' own are.
     const gen_link pod_link{pod.port_id, pod_mac, pod.queues.rx};
     const gen_link ul_link{ul.port_id, remote_underlay_mac, ul.queues.rx};
     fmt::print(stderr, "twill-gen: ready\n");
     if (!wait_link(pod.port_id, 30) || !wait_link(ul.port_id, 30)) {
         fmt::print(stderr, "twill-gen: the DUT did not connect within 30 s\n");
-        return 1;
+        return finish(1);
     }
 
     const frame_plan plan = make_plan(opt.kind, opt.frame, opt.services, opt.nodes, opt.flows);
@@ -507,7 +516,7 @@ int main(int argc, char** argv) {
     if (w.received == 0) {
         out["error"] = "nothing came through the DUT while warming up";
         fmt::print("{}\n", out.dump());
-        return 3;
+        return finish(3);
     }
 
     if (opt.one_trial) {
@@ -587,10 +596,5 @@ int main(int argc, char** argv) {
         out["latency"] = lats;
     }
     fmt::print("{}\n", out.dump());
-    std::fflush(stdout);
-    detach_port(pod.port_id);
-    detach_port(ul.port_id);
-    rte_eal_cleanup();
-    remove_eal_runtime_dir(runtime_dir);
-    return 0;
+    return finish(0);
 }
