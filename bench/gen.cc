@@ -69,7 +69,6 @@ struct options {
     double max_rate = 0;  // pps cap on the search (0: as fast as the generator goes)
     unsigned cpu = 0;
     bool huge = false;
-    std::string label;
     double warmup_rate = 500'000;
     uint16_t queues = 1;  // receive queues on each link, all polled
     bool one_trial = false;  // --rate R: one trial at R, no search (smoke tests)
@@ -83,7 +82,7 @@ struct options {
                "encap|decap|local|svc-hit|svc-new|nodes [--frame 64|imix] [--flows N] "
                "[--services N] [--nodes N] [--trial-seconds S] [--latency-seconds S] "
                "[--reps N] [--precision F] [--pdr-loss F] [--max-rate PPS] [--rate PPS] "
-               "[--cpu C] [--queues N] [--huge] [--marks] [--label TEXT]\n");
+               "[--cpu C] [--queues N] [--huge] [--marks]\n");
     std::exit(2);
 }
 
@@ -135,8 +134,6 @@ options parse(int argc, char** argv) {
                 o.marks = true;
             } else if (a == "--huge") {
                 o.huge = true;
-            } else if (a == "--label") {
-                o.label = next();
             } else {
                 usage();
             }
@@ -494,7 +491,6 @@ int main(int argc, char** argv) {
     out["flows"] = plan.new_flows ? 0 : opt.flows;
     out["services"] = opt.services;
     out["nodes"] = opt.nodes;
-    out["label"] = opt.label;
     out["trial_seconds"] = opt.trial_seconds;
     out["pdr_loss"] = opt.pdr_loss;
     out["precision"] = opt.precision;

@@ -11,6 +11,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/hugepages.sh
+source bench/hugepages.sh
 
 trials=7
 args=()
@@ -30,19 +32,7 @@ ninja -C build bench/twill-bench >/dev/null
 
 eal_mem=(--no-huge -m 512)
 if ((huge)); then
-  before=$(cat /proc/sys/vm/nr_hugepages)
-  mounted=0
-  give_back() {
-    if ((mounted)); then umount /dev/hugepages || true; fi
-    echo "$before" >/proc/sys/vm/nr_hugepages
-  }
-  trap give_back EXIT
-  echo $((before + 512)) >/proc/sys/vm/nr_hugepages
-  if ! mountpoint -q /dev/hugepages; then
-    mkdir -p /dev/hugepages
-    mount -t hugetlbfs nodev /dev/hugepages
-    mounted=1
-  fi
+  reserve_hugepages 512
   eal_mem=(-m 512)
 fi
 

@@ -14,6 +14,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# shellcheck source=bench/hugepages.sh
+source bench/hugepages.sh
 
 huge=0
 for a in "$@"; do
@@ -26,20 +28,8 @@ bash scripts/install-deps.sh --bench >&2
 ninja -C build control/twilld control/twillctl bench/twill-gen bench/twill-soak >&2
 
 if ((huge)); then
-  before=$(cat /proc/sys/vm/nr_hugepages)
-  mounted=0
-  give_back() {
-    if ((mounted)); then umount /dev/hugepages || true; fi
-    echo "$before" >/proc/sys/vm/nr_hugepages
-  }
-  trap give_back EXIT
   # twilld 2 GB, the generator, testpmd and Open vSwitch 512 MB to 1 GB each.
-  echo $((before + 2048)) >/proc/sys/vm/nr_hugepages
-  if ! mountpoint -q /dev/hugepages; then
-    mkdir -p /dev/hugepages
-    mount -t hugetlbfs nodev /dev/hugepages
-    mounted=1
-  fi
+  reserve_hugepages 2048
 fi
 
 /usr/bin/python3 bench/harness.py "$@"
